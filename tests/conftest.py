@@ -1,0 +1,70 @@
+"""Shared fixtures: real services, or a clear skip (a failure when DIQUIS_REQUIRE_SERVICES=1)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+REQUIRE_SERVICES = os.environ.get("DIQUIS_REQUIRE_SERVICES") == "1"
+POSTGRES_URL = os.environ.get("DIQUIS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("DIQUIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def need(available: bool, reason: str) -> None:
+    """Skip the test when a service is missing, unless CI demands every service."""
+    if available:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"DIQUIS_REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    """The URL of a reachable PostgreSQL server's test database."""
+    need(_port_open("127.0.0.1", 5432), "no PostgreSQL server on 127.0.0.1:5432")
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"diquis_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    base, _, _ = postgres_server_url.rpartition("/")
+    yield f"{base}/{name}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The URL of a reachable Redis server."""
+    need(_port_open("127.0.0.1", 6379), "no Redis server on 127.0.0.1:6379")
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def node_bin() -> str:
+    """The path of Node.js, needed to drive the official SignalR client."""
+    path = shutil.which("node")
+    need(path is not None, "Node.js is not installed")
+    assert path is not None
+    return path
