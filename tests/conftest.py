@@ -11,7 +11,9 @@ from collections.abc import Iterator
 import pytest
 
 REQUIRE_SERVICES = os.environ.get("DIQUIS_REQUIRE_SERVICES") == "1"
-POSTGRES_URL = os.environ.get("DIQUIS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "DIQUIS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 REDIS_URL = os.environ.get("DIQUIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -51,7 +53,9 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
     base, _, _ = postgres_server_url.rpartition("/")
     yield f"{base}/{name}"
     with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,552 @@
+"""The engine's public face: register targets, create and steer jobs, build servers."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from .context import JobFilter
+from .cron import Cron, CronError, parse_timezone
+from .errors import ConfigurationError, JobArgumentError, JobNotFoundError
+from .model import Job, NewJob, RecurringJob, StateChange
+from .registry import Activator, Registry, Target, default_activator
+from .retry import RetryPolicy
+from .serialization import dumps_args
+from .states import DELETABLE, REQUEUEABLE, State
+from .storage import Storage, Waker, open_storage
+
+if TYPE_CHECKING:
+    from .server import Server
+
+F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=type[Any])
+
+MISFIRE_MODES = ("once", "all", "skip")
+
+
+def _epoch(value: dt.datetime) -> float:
+    if value.tzinfo is None:
+        raise JobArgumentError(f"at={value!r} is a naive datetime; give it a time zone")
+    return value.timestamp()
+
+
+def _clean_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(tags, str):
+        raise JobArgumentError("tags must be a list of strings, not one string")
+    out = []
+    for tag in tags:
+        if not isinstance(tag, str) or not tag.strip() or len(tag) > 200:
+            raise JobArgumentError(f"tag {tag!r} must be a non-empty string of at most 200 chars")
+        out.append(tag.strip())
+    return tuple(dict.fromkeys(out))
+
+
+class JobEngine:
+    """A job engine over one storage: the object ``diquis worker --app`` points at."""
+
+    def __init__(
+        self,
+        storage: str | Storage = "sqlite:///.diquis/jobs.db",
+        *,
+        clock: Callable[[], float] = time.time,
+        activator: Activator = default_activator,
+        retry: RetryPolicy | None = None,
+        default_queue: str = "default",
+        succeeded_ttl: float = 86400.0,
+        deleted_ttl: float = 86400.0,
+        misfire_grace: float = 60.0,
+        migrate: bool = True,
+    ) -> None:
+        self._storage_spec = storage
+        self._storage: Storage | None = storage if isinstance(storage, Storage) else None
+        self._open_lock = threading.Lock()
+        self._migrate = migrate
+        self.clock = clock
+        self.activator = activator
+        self.retry = retry or RetryPolicy()
+        self.default_queue = default_queue
+        self.succeeded_ttl = succeeded_ttl
+        self.deleted_ttl = deleted_ttl
+        self.misfire_grace = misfire_grace
+        self.registry = Registry()
+        self.filters: list[JobFilter] = []
+        self.recurring = RecurringJobs(self)
+        self._wakers: set[Waker] = set()
+        self._migrated = False
+
+    # -- storage ------------------------------------------------------------------------
+
+    @property
+    def storage(self) -> Storage:
+        """The storage, opened (and its schema brought up to date) on first use."""
+        if self._storage is None or (self._migrate and not self._migrated):
+            with self._open_lock:
+                if self._storage is None:
+                    assert isinstance(self._storage_spec, str)
+                    self._storage = open_storage(self._storage_spec)
+                if self._migrate and not self._migrated:
+                    self._storage.migrate()
+                    self._migrated = True
+        return self._storage
+
+    def close(self) -> None:
+        """Close the storage's connections."""
+        if self._storage is not None:
+            self._storage.close()
+
+    def now(self) -> float:
+        """The engine clock, epoch seconds."""
+        return self.clock()
+
+    # -- registration -------------------------------------------------------------------
+
+    @overload
+    def job(self, func: F) -> F: ...
+
+    @overload
+    def job(
+        self,
+        func: None = None,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Callable[[F], F]: ...
+
+    def job(
+        self,
+        func: F | None = None,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> F | Callable[[F], F]:
+        """Register a function (async or sync) as a job target; use bare or with options."""
+
+        def register(f: F) -> F:
+            self.registry.add_function(f, name=name, queue=queue, retry=retry)
+            return f
+
+        return register(func) if func is not None else register
+
+    def register_class(
+        self,
+        cls: C,
+        *,
+        methods: list[str] | None = None,
+        factory: Callable[[], Any] | None = None,
+        queue: str | None = None,
+        retry: RetryPolicy | None = None,
+        name: str | None = None,
+    ) -> C:
+        """Register methods of a class built per run by ``factory`` (or the engine's activator)."""
+        self.registry.add_class(
+            cls, methods=methods, factory=factory, queue=queue, retry=retry, prefix=name
+        )
+        return cls
+
+    def add_filter(self, job_filter: JobFilter) -> None:
+        """Run ``job_filter``'s hooks around every run and state change in this process."""
+        self.filters.append(job_filter)
+
+    # -- creating jobs ------------------------------------------------------------------
+
+    def _new_job(
+        self,
+        target: Callable[..., Any] | str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        state: State,
+        queue: str | None,
+        tags: Iterable[str],
+        unique_key: str | None,
+        scheduled_at: float | None = None,
+        parent_id: int | None = None,
+        on: str | None = None,
+        reason: str | None = None,
+    ) -> NewJob:
+        resolved = self.registry.resolve(target)
+        resolved.check_arguments(args, kwargs)
+        encoded_args, encoded_kwargs = dumps_args(args, kwargs)
+        if unique_key is not None and (not isinstance(unique_key, str) or not unique_key):
+            raise JobArgumentError(f"unique_key must be a non-empty string, got {unique_key!r}")
+        queue_name = queue or resolved.queue or self.default_queue
+        if not isinstance(queue_name, str) or not queue_name.strip():
+            raise JobArgumentError(f"queue must be a non-empty string, got {queue_name!r}")
+        return NewJob(
+            target=resolved.name,
+            args=encoded_args,
+            kwargs=encoded_kwargs,
+            queue=queue_name,
+            state=state,
+            reason=reason,
+            scheduled_at=scheduled_at,
+            tags=_clean_tags(tags),
+            unique_key=unique_key,
+            parent_id=parent_id,
+            continuation_on=on,
+        )
+
+    def _create(self, job: NewJob, connection: Any) -> int:
+        job_id, created = self.storage.create_job(job, self.now(), connection)
+        if created and connection is None and job.state is State.ENQUEUED:
+            self.poke()
+        return job_id
+
+    def poke(self) -> None:
+        """Wake this process's idle servers (a job was just enqueued here)."""
+        for waker in list(self._wakers):
+            waker.poke()
+
+    def enqueue(
+        self,
+        target: Callable[..., Any] | str,
+        /,
+        *args: Any,
+        queue: str | None = None,
+        tags: Iterable[str] = (),
+        unique_key: str | None = None,
+        connection: Any = None,
+        **kwargs: Any,
+    ) -> int:
+        """Create a fire-and-forget job; returns its id (a live duplicate's for a taken key).
+
+        With ``connection`` (sqlite3, psycopg, or SQLAlchemy over one) the job is written in
+        the caller's open transaction and exists only if the caller commits.
+        """
+        job = self._new_job(
+            target,
+            args,
+            kwargs,
+            state=State.ENQUEUED,
+            queue=queue,
+            tags=tags,
+            unique_key=unique_key,
+        )
+        return self._create(job, connection)
+
+    def schedule(
+        self,
+        target: Callable[..., Any] | str,
+        /,
+        *args: Any,
+        delay: float | dt.timedelta | None = None,
+        at: dt.datetime | None = None,
+        queue: str | None = None,
+        tags: Iterable[str] = (),
+        unique_key: str | None = None,
+        connection: Any = None,
+        **kwargs: Any,
+    ) -> int:
+        """Create a job that runs after ``delay`` (seconds or timedelta) or ``at`` a time."""
+        if (delay is None) == (at is None):
+            raise JobArgumentError("schedule() needs exactly one of delay= or at=")
+        if delay is not None:
+            seconds = delay.total_seconds() if isinstance(delay, dt.timedelta) else float(delay)
+            when = self.now() + seconds
+        else:
+            assert at is not None
+            when = _epoch(at)
+        job = self._new_job(
+            target,
+            args,
+            kwargs,
+            state=State.SCHEDULED,
+            queue=queue,
+            tags=tags,
+            unique_key=unique_key,
+            scheduled_at=when,
+            reason=f"Scheduled for {dt.datetime.fromtimestamp(when, dt.UTC).isoformat()}",
+        )
+        return self._create(job, connection)
+
+    def continue_with(
+        self,
+        parent_id: int,
+        target: Callable[..., Any] | str,
+        /,
+        *args: Any,
+        on: str = "succeeded",
+        queue: str | None = None,
+        tags: Iterable[str] = (),
+        unique_key: str | None = None,
+        connection: Any = None,
+        **kwargs: Any,
+    ) -> int:
+        """Create a job that starts when ``parent_id`` succeeds (``on="any"``: ends any way)."""
+        if on not in ("succeeded", "any"):
+            raise JobArgumentError(f"on= must be 'succeeded' or 'any', got {on!r}")
+        job = self._new_job(
+            target,
+            args,
+            kwargs,
+            state=State.AWAITING,
+            queue=queue,
+            tags=tags,
+            unique_key=unique_key,
+            parent_id=int(parent_id),
+            on=on,
+        )
+        job_id = self._create(job, connection)
+        if connection is None:
+            self.poke()
+        return job_id
+
+    async def aenqueue(
+        self,
+        target: Callable[..., Any] | str,
+        /,
+        *args: Any,
+        queue: str | None = None,
+        tags: Iterable[str] = (),
+        unique_key: str | None = None,
+        connection: Any = None,
+        **kwargs: Any,
+    ) -> int:
+        """:meth:`enqueue` for async code; ``connection`` may be a psycopg AsyncConnection."""
+        if connection is not None and _is_async_connection(connection):
+            job = self._new_job(
+                target,
+                args,
+                kwargs,
+                state=State.ENQUEUED,
+                queue=queue,
+                tags=tags,
+                unique_key=unique_key,
+            )
+            return await self._acreate(job, connection)
+        return await asyncio.to_thread(
+            self.enqueue,
+            target,
+            *args,
+            queue=queue,
+            tags=tags,
+            unique_key=unique_key,
+            connection=connection,
+            **kwargs,
+        )
+
+    async def _acreate(self, job: NewJob, connection: Any) -> int:
+        storage = self.storage
+        insert = getattr(storage, "ainsert_job", None)
+        if insert is None:
+            raise ConfigurationError(
+                f"an async connection= needs PostgreSQL storage; this engine uses {storage.name}"
+            )
+        raw = storage.driver_connection(connection)
+        job_id, _ = await insert(raw, job, self.now())
+        return int(job_id)
+
+    async def aschedule(self, target: Callable[..., Any] | str, /, *args: Any, **kw: Any) -> int:
+        """:meth:`schedule` for async code (run in a thread)."""
+        return await asyncio.to_thread(self.schedule, target, *args, **kw)
+
+    async def acontinue_with(
+        self, parent_id: int, target: Callable[..., Any] | str, /, *args: Any, **kw: Any
+    ) -> int:
+        """:meth:`continue_with` for async code (run in a thread)."""
+        return await asyncio.to_thread(self.continue_with, parent_id, target, *args, **kw)
+
+    # -- steering jobs ------------------------------------------------------------------
+
+    def get(self, job_id: int) -> Job:
+        """A job with its state history; JobNotFoundError if there is none."""
+        job = self.storage.get_job(int(job_id))
+        if job is None:
+            raise JobNotFoundError(f"job {job_id} does not exist")
+        return job
+
+    async def aget(self, job_id: int) -> Job:
+        """:meth:`get` for async code."""
+        return await asyncio.to_thread(self.get, job_id)
+
+    def requeue(self, job_id: int, reason: str = "Requeued by hand") -> State:
+        """Enqueue a job again now (from Failed, Succeeded, Deleted, Scheduled, Awaiting)."""
+        previous = self.storage.change_state(
+            int(job_id), State.ENQUEUED, REQUEUEABLE, self.now(), reason
+        )
+        self.poke()
+        self._notify_filters(int(job_id), State.ENQUEUED, reason)
+        return previous
+
+    def delete(self, job_id: int, reason: str = "Deleted by hand") -> State:
+        """Delete a job; a Processing one is cancelled (async: CancelledError; sync: token)."""
+        now = self.now()
+        previous = self.storage.change_state(
+            int(job_id), State.DELETED, DELETABLE, now, reason, expire_at=now + self.deleted_ttl
+        )
+        self._notify_filters(int(job_id), State.DELETED, reason)
+        return previous
+
+    async def arequeue(self, job_id: int, reason: str = "Requeued by hand") -> State:
+        """:meth:`requeue` for async code."""
+        return await asyncio.to_thread(self.requeue, job_id, reason)
+
+    async def adelete(self, job_id: int, reason: str = "Deleted by hand") -> State:
+        """:meth:`delete` for async code."""
+        return await asyncio.to_thread(self.delete, job_id, reason)
+
+    def _notify_filters(self, job_id: int, state: State, reason: str | None) -> None:
+        for f in self.filters:
+            f.on_state_change(job_id, state, reason)
+
+    def state_changes(self, poll_interval: float = 0.05) -> AsyncIterator[StateChange]:
+        """Every job state change from any process, as committed (the cross-process feed)."""
+        return self.storage.state_changes(poll_interval)
+
+    # -- servers ------------------------------------------------------------------------
+
+    def server(self, **options: Any) -> Server:
+        """A job server over this engine (see :class:`diquis.jobs.server.Server`)."""
+        from .server import Server
+
+        return Server(self, **options)
+
+    async def drain(self, *, queues: Iterable[str] | None = None, concurrency: int = 10) -> int:
+        """Run every job that is due now, inline, until none is left; how many ran (tests)."""
+        server = self.server(queues=list(queues or [self.default_queue]), concurrency=concurrency)
+        return await server.drain()
+
+    # -- recurring planning (used by servers) -----------------------------------------
+
+    def plan_recurring(
+        self, rec: RecurringJob, now: float
+    ) -> tuple[list[NewJob], float | None, str | None]:
+        """The jobs a due recurring job creates now, and its next run time."""
+        try:
+            cron = Cron.parse(rec.cron)
+            tz = parse_timezone(rec.tz)
+            due = rec.next_run_at if rec.next_run_at is not None else now
+            due_dt = dt.datetime.fromtimestamp(due, dt.UTC)
+            now_dt = dt.datetime.fromtimestamp(now, dt.UTC)
+            if rec.misfire == "all":
+                times = [due_dt, *cron.occurrences(due_dt, now_dt, tz, limit=99)]
+            elif rec.misfire == "skip":
+                times = [due_dt] if now - due <= self.misfire_grace else []
+            else:
+                times = [due_dt]
+            next_run = cron.next_after(max(now_dt, due_dt), tz).timestamp()
+        except CronError as exc:
+            return [], None, str(exc)
+        jobs = [
+            NewJob(
+                target=rec.target,
+                args=rec.args,
+                kwargs=rec.kwargs,
+                queue=rec.queue,
+                state=State.ENQUEUED,
+                reason=f"Recurring job {rec.id!r} due at {t.isoformat()}",
+                tags=(f"recurring:{rec.id}",),
+                recurring_id=rec.id,
+            )
+            for t in times
+        ]
+        return jobs, next_run, None
+
+
+def _is_async_connection(connection: Any) -> bool:
+    if asyncio.iscoroutinefunction(getattr(connection, "execute", None)):
+        return True
+    return type(connection).__name__ == "AsyncConnection"
+
+
+class RecurringJobs:
+    """Recurring jobs: cron schedules in a time zone that create ordinary jobs when due."""
+
+    def __init__(self, engine: JobEngine) -> None:
+        self._engine = engine
+
+    def add_or_update(
+        self,
+        recurring_id: str,
+        target: Callable[..., Any] | str,
+        cron: str,
+        /,
+        *args: Any,
+        tz: str = "UTC",
+        queue: str | None = None,
+        misfire: str = "once",
+        **kwargs: Any,
+    ) -> RecurringJob:
+        """Create or change a recurring job; an unchanged schedule keeps its next run time.
+
+        ``misfire`` says what happens to runs missed while no server ran: ``once`` (one run
+        for all of them, Hangfire's default), ``all`` (one run each, at most 100), ``skip``.
+        """
+        if not isinstance(recurring_id, str) or not recurring_id.strip() or len(recurring_id) > 200:
+            raise JobArgumentError(
+                f"recurring id {recurring_id!r} must be a non-empty string of at most 200 chars"
+            )
+        if misfire not in MISFIRE_MODES:
+            raise JobArgumentError(f"misfire= must be one of {MISFIRE_MODES}, got {misfire!r}")
+        engine = self._engine
+        schedule = Cron.parse(cron)
+        zone = parse_timezone(tz)
+        resolved: Target = engine.registry.resolve(target)
+        resolved.check_arguments(args, kwargs)
+        encoded_args, encoded_kwargs = dumps_args(args, kwargs)
+        now = engine.now()
+        existing = engine.storage.get_recurring(recurring_id)
+        if (
+            existing is not None
+            and existing.cron == cron
+            and existing.tz == tz
+            and existing.next_run_at is not None
+        ):
+            next_run = existing.next_run_at
+        else:
+            next_run = schedule.next_after(dt.datetime.fromtimestamp(now, dt.UTC), zone).timestamp()
+        rec = RecurringJob(
+            id=recurring_id,
+            target=resolved.name,
+            args=encoded_args,
+            kwargs=encoded_kwargs,
+            cron=cron,
+            tz=tz,
+            queue=queue or resolved.queue or engine.default_queue,
+            misfire=misfire,
+            next_run_at=next_run,
+        )
+        engine.storage.save_recurring(rec, now)
+        return rec
+
+    def trigger(self, recurring_id: str) -> int:
+        """Run a recurring job now, out of schedule; returns the new job's id."""
+        engine = self._engine
+
+        def one_now(rec: RecurringJob, now: float) -> tuple[list[NewJob], float | None, str | None]:
+            job = NewJob(
+                target=rec.target,
+                args=rec.args,
+                kwargs=rec.kwargs,
+                queue=rec.queue,
+                state=State.ENQUEUED,
+                reason=f"Recurring job {rec.id!r} triggered by hand",
+                tags=(f"recurring:{rec.id}",),
+                recurring_id=rec.id,
+            )
+            return [job], rec.next_run_at, rec.error
+
+        created, _ = engine.storage.fire_recurring(engine.now(), one_now, only=recurring_id)
+        engine.poke()
+        return created[0]
+
+    def remove(self, recurring_id: str) -> bool:
+        """Delete a recurring job (jobs it already created stay); whether it existed."""
+        return self._engine.storage.remove_recurring(recurring_id)
+
+    def get(self, recurring_id: str) -> RecurringJob:
+        """One recurring job; JobNotFoundError if there is none."""
+        rec = self._engine.storage.get_recurring(recurring_id)
+        if rec is None:
+            raise JobNotFoundError(f"recurring job {recurring_id!r} does not exist")
+        return rec
+
+    def list(self) -> list[RecurringJob]:
+        """Every recurring job."""
+        return self._engine.storage.list_recurring()

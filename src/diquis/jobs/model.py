@@ -1,0 +1,165 @@
+"""Plain records the engine and its storages pass around (no behaviour, no IO)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .states import State
+
+
+def to_datetime(epoch: float | None) -> dt.datetime | None:
+    """An epoch-seconds timestamp as an aware UTC datetime."""
+    return None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.UTC)
+
+
+@dataclass(frozen=True)
+class StateRecord:
+    """One entry of a job's state history."""
+
+    state: State
+    at: dt.datetime
+    reason: str | None
+    server_id: str | None
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as stored, with its history when asked for."""
+
+    id: int
+    target: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    queue: str
+    state: State
+    reason: str | None
+    attempt: int
+    retry_count: int
+    created_at: dt.datetime
+    scheduled_at: dt.datetime | None
+    enqueued_at: dt.datetime | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    expire_at: dt.datetime | None
+    server_id: str | None
+    unique_key: str | None
+    parent_id: int | None
+    continuation_on: str | None
+    recurring_id: str | None
+    result: Any
+    error: str | None
+    tags: tuple[str, ...] = ()
+    history: tuple[StateRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What a client asks a storage to create."""
+
+    target: str
+    args: str
+    kwargs: str
+    queue: str
+    state: State
+    reason: str | None = None
+    scheduled_at: float | None = None
+    tags: tuple[str, ...] = ()
+    unique_key: str | None = None
+    parent_id: int | None = None
+    continuation_on: str | None = None
+    recurring_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job a server has just claimed (moved to Processing) and must now run."""
+
+    id: int
+    target: str
+    args: str
+    kwargs: str
+    queue: str
+    attempt: int
+    retry_count: int
+    enqueued_at: float | None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """A history row to append: state, reason and details."""
+
+    state: State
+    reason: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def data_json(self) -> str | None:
+        """The details as JSON text, or None when there are none."""
+        return json.dumps(self.data, default=str) if self.data else None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended, to be written by a storage in one batch with others."""
+
+    job_id: int
+    attempt: int
+    history: tuple[HistoryEntry, ...]
+    retry_count: int
+    scheduled_at: float | None = None
+    expire_at: float | None = None
+    result: str | None = None
+    error: str | None = None
+
+    @property
+    def state(self) -> State:
+        """The state the job ends in (the last history entry's)."""
+        return self.history[-1].state
+
+    @property
+    def reason(self) -> str | None:
+        """The reason stored with the final state."""
+        return self.history[-1].reason
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """A running job server as seen through storage."""
+
+    id: str
+    hostname: str
+    pid: int
+    queues: tuple[str, ...]
+    concurrency: int
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class RecurringJob:
+    """A recurring job definition and where it stands."""
+
+    id: str
+    target: str
+    args: str
+    kwargs: str
+    cron: str
+    tz: str
+    queue: str
+    misfire: str
+    next_run_at: float | None
+    last_run_at: float | None = None
+    last_job_id: int | None = None
+    error: str | None = None
+    created_at: float | None = None
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """One state transition seen on the cross-process feed."""
+
+    job_id: int
+    state: State

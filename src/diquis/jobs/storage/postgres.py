@@ -1,0 +1,348 @@
+"""PostgreSQL storage: many servers on many machines.
+
+Claims take batches with ``FOR UPDATE SKIP LOCKED``; completions are written in one
+statement per batch; a trigger NOTIFYs every state change, which wakes idle servers
+(with a slow poll as backup) and feeds the cross-process state-change stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+import psycopg
+import psycopg.errors
+from psycopg_pool import ConnectionPool
+
+from ..errors import ConfigurationError, JobNotFoundError
+from ..model import ClaimedJob, NewJob, Outcome, StateChange
+from ..states import State
+from .base import CLAIM_COLUMNS, LIVE_SQL, Storage, Waker
+from .schema import PG_SCHEMA
+
+_MIGRATION_LOCK = 0x0D1A_0B5  # pg_advisory_xact_lock key for schema changes
+
+_INSERT_JOB = f"""
+WITH p AS (SELECT state FROM diquis_jobs WHERE id = %(parent)s FOR SHARE),
+s1 AS (
+    SELECT CASE
+        WHEN %(parent)s::bigint IS NULL THEN %(state)s::text
+        WHEN NOT EXISTS (SELECT 1 FROM p) THEN 'Missing'
+        WHEN (SELECT state FROM p) = 'Succeeded' THEN 'Enqueued'
+        WHEN (SELECT state FROM p) IN ('Deleted', 'Failed') AND %(on)s = 'any' THEN 'Enqueued'
+        WHEN (SELECT state FROM p) = 'Deleted' THEN 'Deleted'
+        ELSE 'Awaiting' END AS state
+),
+s AS (
+    SELECT state, CASE
+        WHEN %(parent)s::bigint IS NULL THEN %(reason)s::text
+        WHEN state = 'Awaiting' THEN 'Waiting for job ' || %(parent)s::bigint
+        ELSE 'Parent job ' || %(parent)s::bigint || ' is ' || (SELECT state FROM p) END AS reason
+    FROM s1
+),
+ins AS (
+    INSERT INTO diquis_jobs (target, args, kwargs, queue, state, reason, created_at,
+        scheduled_at, enqueued_at, finished_at, unique_key, parent_id, continuation_on,
+        recurring_id)
+    SELECT %(target)s, %(args)s, %(kwargs)s, %(queue)s, s.state, s.reason, %(now)s,
+        %(scheduled_at)s, CASE WHEN s.state = 'Enqueued' THEN %(now)s END,
+        CASE WHEN s.state = 'Deleted' THEN %(now)s END, %(key)s, %(parent)s, %(on)s,
+        %(recurring)s
+    FROM s WHERE s.state <> 'Missing'
+    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ({LIVE_SQL}) DO NOTHING
+    RETURNING id, state, reason
+),
+h AS (
+    INSERT INTO diquis_job_history (job_id, state, at, reason)
+    SELECT id, state, %(now)s, reason FROM ins
+),
+t AS (
+    INSERT INTO diquis_job_tags (tag, job_id)
+    SELECT tag, ins.id FROM ins, unnest(%(tags)s::text[]) AS tag ON CONFLICT DO NOTHING
+)
+SELECT id, 1 FROM ins
+UNION ALL SELECT 0, 0 FROM s WHERE s.state = 'Missing'
+UNION ALL SELECT j.id, 2 FROM diquis_jobs j
+    WHERE %(key)s::text IS NOT NULL AND j.unique_key = %(key)s AND j.state IN ({LIVE_SQL})
+    AND NOT EXISTS (SELECT 1 FROM ins)
+"""
+
+_CLAIM = f"""
+WITH c AS (
+    SELECT id FROM diquis_jobs WHERE state = 'Enqueued' AND queue = %(queue)s
+    ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+),
+u AS (
+    UPDATE diquis_jobs j SET state = 'Processing', reason = NULL, server_id = %(server)s,
+        attempt = j.attempt + 1, started_at = %(now)s
+    FROM c WHERE j.id = c.id
+    RETURNING {", ".join("j." + c.strip() for c in CLAIM_COLUMNS.split(","))}
+),
+h AS (
+    INSERT INTO diquis_job_history (job_id, state, at, server_id, data)
+    SELECT id, 'Processing', %(now)s, %(server)s,
+        CASE WHEN enqueued_at IS NULL THEN NULL ELSE
+        json_build_object('latency_ms', round(((%(now)s - enqueued_at) * 1000)::numeric, 3))::text
+        END
+    FROM u
+)
+SELECT * FROM u ORDER BY id
+"""
+
+_FINISH = """
+WITH d AS (
+    SELECT * FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(states)s::text[],
+        %(reasons)s::text[], %(expire)s::float8[], %(results)s::text[], %(errors)s::text[],
+        %(scheduled)s::float8[], %(retries)s::int[])
+    AS d(id, attempt, state, reason, expire_at, result, error, scheduled_at, retry_count)
+),
+u AS (
+    UPDATE diquis_jobs j SET state = d.state, reason = d.reason,
+        finished_at = CASE WHEN d.state = 'Scheduled' THEN NULL ELSE %(now)s END,
+        expire_at = d.expire_at, result = d.result, error = d.error,
+        scheduled_at = d.scheduled_at, retry_count = d.retry_count
+    FROM d
+    WHERE j.id = d.id AND j.state = 'Processing' AND j.server_id = %(server)s
+        AND j.attempt = d.attempt
+    RETURNING j.id, j.state
+),
+h AS (
+    INSERT INTO diquis_job_history (job_id, state, at, reason, server_id, data)
+    SELECT e.job_id, e.state, %(now)s, e.reason, %(server)s, e.data
+    FROM unnest(%(h_ids)s::bigint[], %(h_states)s::text[], %(h_reasons)s::text[],
+        %(h_data)s::text[]) WITH ORDINALITY AS e(job_id, state, reason, data, ord)
+    JOIN u ON u.id = e.job_id
+    ORDER BY e.ord
+)
+SELECT id, state FROM u
+"""
+
+
+class PostgresStorage(Storage):
+    """Jobs in a PostgreSQL database, shared by any number of servers."""
+
+    name = "postgresql"
+    lock_for_update = " FOR UPDATE"
+    lock_for_share = " FOR SHARE"
+    lock_skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        self.url = url
+        self._pool: ConnectionPool | None = None
+        self._pool_size = pool_size
+        self._pool_lock = threading.Lock()
+
+    @property
+    def pool(self) -> ConnectionPool:
+        """The connection pool, opened on first use."""
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    try:
+                        self._pool = ConnectionPool(
+                            self.url,
+                            min_size=1,
+                            max_size=self._pool_size,
+                            open=True,
+                            name="diquis-jobs",
+                        )
+                    except psycopg.ProgrammingError as exc:
+                        raise ConfigurationError(f"bad PostgreSQL URL {self.url!r}: {exc}") from exc
+        return self._pool
+
+    @contextlib.contextmanager
+    def transaction(self, write: bool = True) -> Iterator[psycopg.Connection[Any]]:
+        with self.pool.connection() as conn:
+            yield conn
+
+    def sql(self, query: str) -> str:
+        return query.replace("?", "%s")
+
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        return isinstance(exc, psycopg.errors.UniqueViolation)
+
+    def driver_connection(self, connection: Any) -> Any:
+        inner = getattr(connection, "connection", None)
+        raw = getattr(inner, "driver_connection", None) or connection
+        if not isinstance(raw, psycopg.Connection | psycopg.AsyncConnection):
+            raise ConfigurationError(
+                f"connection= must be a psycopg connection for PostgreSQL storage, got "
+                f"{type(connection).__module__}.{type(connection).__qualname__}"
+            )
+        return raw
+
+    def migrate(self) -> None:
+        with self.transaction() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            conn.execute("CREATE TABLE IF NOT EXISTS diquis_schema (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT max(version) FROM diquis_schema").fetchone()
+            current = (row[0] if row else None) or 0
+            for version, statements in PG_SCHEMA:
+                if version > current:
+                    for statement in statements:
+                        conn.execute(statement.encode())
+                    conn.execute("INSERT INTO diquis_schema (version) VALUES (%s)", (version,))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    # -- hot paths in one statement each -------------------------------------------------
+
+    @staticmethod
+    def _insert_params(job: NewJob, now: float) -> dict[str, Any]:
+        return {
+            "parent": job.parent_id,
+            "state": job.state.value,
+            "on": job.continuation_on,
+            "reason": job.reason,
+            "target": job.target,
+            "args": job.args,
+            "kwargs": job.kwargs,
+            "queue": job.queue,
+            "now": now,
+            "scheduled_at": job.scheduled_at,
+            "key": job.unique_key,
+            "recurring": job.recurring_id,
+            "tags": list(job.tags),
+        }
+
+    def insert_job(self, conn: Any, job: NewJob, now: float) -> tuple[int, bool]:
+        rows = conn.execute(_INSERT_JOB, self._insert_params(job, now)).fetchall()
+        return self._inserted(conn, job, rows)
+
+    async def ainsert_job(
+        self, conn: psycopg.AsyncConnection[Any], job: NewJob, now: float
+    ) -> tuple[int, bool]:
+        """insert_job on an async connection (the caller's transaction)."""
+        cur = await conn.execute(_INSERT_JOB, self._insert_params(job, now))
+        rows = await cur.fetchall()
+        if not rows and job.unique_key is not None:
+            cur = await conn.execute(
+                f"SELECT id, 2 FROM diquis_jobs WHERE unique_key = %s AND state IN ({LIVE_SQL})",
+                (job.unique_key,),
+            )
+            rows = await cur.fetchall()
+        return self._inserted(None, job, rows)
+
+    def _inserted(self, conn: Any, job: NewJob, rows: list[Any]) -> tuple[int, bool]:
+        if not rows and conn is not None and job.unique_key is not None:
+            # the duplicate committed after this statement's snapshot: look again
+            existing = self._live_with_key(conn, job.unique_key)
+            if existing is not None:
+                return existing, False
+        if not rows:
+            raise ConfigurationError("job insert returned nothing; concurrent unique key race")
+        job_id, kind = rows[0]
+        if kind == 0:
+            raise JobNotFoundError(f"parent job {job.parent_id} does not exist")
+        return int(job_id), kind == 1
+
+    def claim(
+        self, server_id: str, queues: Sequence[str], limit: int, now: float
+    ) -> list[ClaimedJob]:
+        claimed: list[ClaimedJob] = []
+        with self.transaction() as conn:
+            for queue in queues:
+                want = limit - len(claimed)
+                if want <= 0:
+                    break
+                rows = conn.execute(
+                    _CLAIM, {"queue": queue, "limit": want, "server": server_id, "now": now}
+                ).fetchall()
+                claimed.extend(ClaimedJob(*r) for r in rows)
+        return claimed
+
+    def finish(self, server_id: str, outcomes: Sequence[Outcome], now: float) -> int:
+        if not outcomes:
+            return 0
+        history = [(o.job_id, h) for o in outcomes for h in o.history]
+        params = {
+            "now": now,
+            "server": server_id,
+            "ids": [o.job_id for o in outcomes],
+            "attempts": [o.attempt for o in outcomes],
+            "states": [o.state.value for o in outcomes],
+            "reasons": [o.reason for o in outcomes],
+            "expire": [o.expire_at for o in outcomes],
+            "results": [o.result for o in outcomes],
+            "errors": [o.error for o in outcomes],
+            "scheduled": [o.scheduled_at for o in outcomes],
+            "retries": [o.retry_count for o in outcomes],
+            "h_ids": [j for j, _ in history],
+            "h_states": [h.state.value for _, h in history],
+            "h_reasons": [h.reason for _, h in history],
+            "h_data": [h.data_json() for _, h in history],
+        }
+        with self.transaction() as conn:
+            rows = conn.execute(_FINISH, params).fetchall()
+            finished = [r[0] for r in rows if r[1] != State.SCHEDULED.value]
+            if finished:
+                self.resolve_continuations(conn, now, finished)
+        return len(rows)
+
+    # -- notifications ------------------------------------------------------------------
+
+    async def state_changes(self, poll_interval: float = 0.05) -> AsyncIterator[StateChange]:
+        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+            await conn.execute("LISTEN diquis_state")
+            async for note in conn.notifies():
+                for item in note.payload.split(","):
+                    job_id, _, state = item.partition(":")
+                    yield StateChange(int(job_id), State(state))
+
+    def waker(self, queues: Sequence[str]) -> Waker:
+        return _ListenWaker(self.url, queues)
+
+
+class _ListenWaker(Waker):
+    """Wakes on ``NOTIFY diquis_enqueued`` for one of our queues; the timeout is the backup poll."""
+
+    def __init__(self, url: str, queues: Sequence[str]) -> None:
+        self._url = url
+        self._queues = set(queues)
+        self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def _listen(self) -> None:
+        assert self._event is not None
+        try:
+            self._conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+            await self._conn.execute("LISTEN diquis_enqueued")
+            self._event.set()  # look once: work may have come while we connected
+            async for note in self._conn.notifies():
+                if note.payload in self._queues:
+                    self._event.set()
+        except (psycopg.Error, OSError):
+            # the backup poll keeps the server working; the next wait() reconnects
+            pass
+        finally:
+            if self._conn is not None:
+                await self._conn.close()
+                self._conn = None
+
+    def poke(self) -> None:
+        if self._loop is not None and self._event is not None:
+            self._loop.call_soon_threadsafe(self._event.set)
+
+    async def wait(self, timeout: float) -> None:
+        if self._event is None:
+            self._event = asyncio.Event()
+            self._loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._listen())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout)
+        self._event.clear()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, psycopg.Error):
+                await self._task

@@ -1,0 +1,114 @@
+"""kill -9 a `diquis worker` mid-job: its job runs again elsewhere; nothing is lost or doubled."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from diquis.jobs import JobEngine, State
+
+from . import crash_app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+Workers = tuple[JobEngine, list[subprocess.Popen[bytes]], Path]
+
+
+@pytest.fixture
+def workers(storage_url: str, tmp_path: Path) -> Iterator[Workers]:
+    runs = tmp_path / "runs.log"
+    env = {**os.environ, "DIQUIS_TEST_STORAGE": storage_url, "DIQUIS_TEST_RUNS": str(runs)}
+    engine = JobEngine(storage_url)
+    engine.job(crash_app.quick)
+    engine.job(crash_app.slow)
+    engine.storage.migrate()
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "diquis.cli",
+                "--log-level",
+                "WARNING",
+                "worker",
+                "--app",
+                "tests.jobs.crash_app:engine",
+                "--concurrency",
+                "1",
+                "--heartbeat-interval",
+                "0.3",
+                "--server-timeout",
+                "2",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(3)
+    ]
+    try:
+        yield engine, procs, runs
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait(10)
+        engine.close()
+
+
+def test_kill_9_mid_job_reruns_it_and_loses_nothing(
+    workers: Workers,
+) -> None:
+    engine, procs, runs = workers
+    wait_until(lambda: len(engine.storage.list_servers()) == 3, 30, "3 workers to register")
+    victim = engine.enqueue(crash_app.slow, 3.0)
+    wait_until(lambda: engine.get(victim).state is State.PROCESSING, 10, "the victim to start")
+    server_id = engine.get(victim).server_id
+    assert server_id is not None
+    pid = int(server_id.split(":")[1])
+    assert pid in {p.pid for p in procs}
+    os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    # a job longer than the server timeout, on a live server, must never run twice
+    survivor = engine.enqueue(crash_app.slow, 3.0)
+    quick = [engine.enqueue(crash_app.quick) for _ in range(60)]
+    wait_until(lambda: engine.get(victim).state is State.SUCCEEDED, 30, "the victim to rerun")
+    recovered_in = time.monotonic() - killed_at
+    wait_until(
+        lambda: all(engine.get(j).state is State.SUCCEEDED for j in [survivor, *quick]),
+        30,
+        "every job to succeed",
+    )
+    events = Counter(tuple(line.split()[:2]) for line in runs.read_text().splitlines())
+    assert events[("slow-start", str(victim))] == 2
+    assert events[("slow-end", str(victim))] == 1
+    assert events[("slow-start", str(survivor))] == 1
+    assert all(events[("quick", str(j))] == 1 for j in quick)
+    history = engine.get(victim).history
+    assert any("stopped heart-beating" in (h.reason or "") for h in history)
+    assert recovered_in < 2 + 3 + 5  # timeout + the rerun + slack: seconds, not minutes
+    # SIGTERM: the survivors stop cleanly and deregister
+    alive = [p for p in procs if p.pid != pid]
+    for p in alive:
+        p.send_signal(signal.SIGTERM)
+    for p in alive:
+        assert p.wait(20) == 0, p.stderr.read().decode() if p.stderr else ""
+    assert engine.storage.list_servers() == []
