@@ -21,7 +21,7 @@ NODE_STAMPS := $(addsuffix /node_modules/.installed,$(NODE_DIRS))
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/python -m diquis.jobs.demo
+	$(BIN)/python examples/jobs_demo.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -35,9 +35,16 @@ pytest: $(STAMP) $(NODE_STAMPS)
 
 test: lint typecheck pytest
 
-bench: $(STAMP)
-	test -f $(VENV)/.bench || ($(BIN)/python -m pip install -q -r requirements-bench.lock && touch $(VENV)/.bench)
-	$(BIN)/python bench/jobs.py $(BENCH_ARGS)
+# The peers pin versions of their own (e.g. websockets), so benchmarks get their own venv.
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: pyproject.toml requirements-bench.lock
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q -r requirements-bench.lock
+	$(BENCH_VENV)/bin/python -m pip install -q --no-deps -e .
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/jobs.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .diquis .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) .diquis .pytest_cache .mypy_cache .ruff_cache
