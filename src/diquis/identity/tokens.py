@@ -1,0 +1,88 @@
+"""Access tokens: HS256 JWTs whose ``sub`` is the user id, with the user's role and tenant."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+ROLE_SUPERADMIN = "SuperAdmin"
+ROLE_ADMIN = "Admin"
+ROLES = frozenset({ROLE_SUPERADMIN, ROLE_ADMIN})
+
+#: the HttpOnly cookie that carries the token for page navigations (the dashboard only)
+SESSION_COOKIE = "diquis_session"
+
+_ALGORITHM = "HS256"
+_ISSUER = "diquis"
+
+
+class InvalidTokenError(Exception):
+    """A token that is malformed, badly signed, expired or missing claims."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a valid token speaks for."""
+
+    user_id: str
+    role: str
+    tenant_id: str | None
+    email: str | None = None
+
+    @property
+    def is_superadmin(self) -> bool:
+        """Whether the user runs the platform."""
+        return self.role == ROLE_SUPERADMIN
+
+
+def issue_token(
+    secret: str,
+    principal: Principal,
+    *,
+    ttl: int = 3600,
+    now: float | None = None,
+) -> str:
+    """A signed token for ``principal``, valid ``ttl`` seconds."""
+    issued = int(time.time() if now is None else now)
+    claims: dict[str, Any] = {
+        "sub": principal.user_id,
+        "role": principal.role,
+        "tenant_id": principal.tenant_id,
+        "iss": _ISSUER,
+        "iat": issued,
+        "exp": issued + ttl,
+    }
+    if principal.email is not None:
+        claims["email"] = principal.email
+    return jwt.encode(claims, secret, algorithm=_ALGORITHM)
+
+
+def verify_token(secret: str, token: str) -> Principal:
+    """The principal of a valid token; InvalidTokenError saying why otherwise."""
+    if not token:
+        raise InvalidTokenError("no token")
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[_ALGORITHM],
+            issuer=_ISSUER,
+            options={"require": ["sub", "exp", "iat", "role"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise InvalidTokenError("token expired") from None
+    except jwt.PyJWTError as exc:
+        raise InvalidTokenError(f"invalid token: {exc}") from None
+    role = claims.get("role")
+    if role not in ROLES:
+        raise InvalidTokenError(f"invalid token: unknown role {role!r}")
+    tenant = claims.get("tenant_id")
+    return Principal(
+        user_id=str(claims["sub"]),
+        role=str(role),
+        tenant_id=None if tenant is None else str(tenant),
+        email=claims.get("email"),
+    )
