@@ -408,3 +408,32 @@ def test_migrations_are_idempotent_and_concurrent(storage_url: str) -> None:
     for e in engines:
         e.close()
     assert errors == []
+
+
+async def test_dashboard_queries(engine: JobEngine, clock: FakeClock) -> None:
+    parent = engine.enqueue(add, 1, 1, tags=["tenant:acme"])
+    child = engine.continue_with(parent, sync_echo, "x")
+    retrying = engine.enqueue(boom, "again")
+    engine.enqueue(fatal)
+    assert [j.id for j in engine.storage.children(parent)] == [child]
+    assert [j.id for j in engine.storage.list_jobs(search=str(parent))] == [parent]
+    assert [j.id for j in engine.storage.list_jobs(search="tenant:acme")] == [parent]
+    found = {j.id for j in engine.storage.list_jobs(search="targets.sync")}
+    assert found == {child}
+    assert engine.storage.list_jobs(search="100%_") == []
+    await engine.drain()
+    assert [j.id for j in engine.storage.list_jobs(retrying=True)] == [retrying]
+    assert engine.storage.count_jobs(retrying=True) == 1
+    hour = int(clock() // 3600 * 3600)
+    stats = engine.storage.throughput(clock() - 86400)
+    assert (float(hour), State.SUCCEEDED, 2) in stats
+    assert (float(hour), State.FAILED, 1) in stats  # the dead-lettered one, not the retry
+    daily = engine.storage.throughput(clock() - 86400, bucket=86400)
+    assert sum(n for _, s, n in daily if s is State.SUCCEEDED) == 2
+    with pytest.raises(ValueError, match="multiple"):
+        engine.storage.throughput(clock(), bucket=60)
+    engine.storage.register_server("s1", "h", 1, ["default"], 1, clock())
+    engine.enqueue(add, 5, 5)
+    claimed = engine.storage.claim("s1", ["default"], 5, clock())
+    assert len(claimed) == 1
+    assert [j.id for j in engine.storage.running_on("s1")] == [c.id for c in claimed]

@@ -41,6 +41,14 @@ RECURRING_COLUMNS = (
     "last_job_id, error, created_at"
 )
 LIVE_SQL = ", ".join(f"'{s}'" for s in sorted(LIVE_STATES))
+STATS_BUCKET = 3600  # seconds per stored counter
+STATS_KEEP = 8 * 86400  # how long counters are kept
+
+
+def stats_bucket(now: float) -> int:
+    """The start of the hour ``now`` falls in (the stats table's key)."""
+    return int(now // STATS_BUCKET * STATS_BUCKET)
+
 
 #: (recurring definition, now) -> (jobs to create, next run time, error text)
 RecurringPlan = Callable[[RecurringJob, float], tuple[list[NewJob], float | None, str | None]]
@@ -264,11 +272,13 @@ class Storage(abc.ABC):
         queue: str | None = None,
         tag: str | None = None,
         target: str | None = None,
+        search: str | None = None,
+        retrying: bool = False,
         limit: int = 50,
         offset: int = 0,
     ) -> list[Job]:
-        """Jobs newest first, filtered by state, queue, tag or target (no history)."""
-        where, params = self._filters(state, queue, tag, target)
+        """Jobs newest first, filtered (no history); ``search``: an id, target part or tag."""
+        where, params = self._filters(state, queue, tag, target, search, retrying)
         with self.transaction(write=False) as conn:
             rows = self.execute(
                 conn,
@@ -278,16 +288,29 @@ class Storage(abc.ABC):
         return [job_from_row(r) for r in rows]
 
     def count_jobs(
-        self, *, state: State | None = None, queue: str | None = None, tag: str | None = None
+        self,
+        *,
+        state: State | None = None,
+        queue: str | None = None,
+        tag: str | None = None,
+        target: str | None = None,
+        search: str | None = None,
+        retrying: bool = False,
     ) -> int:
-        """How many jobs match the filters."""
-        where, params = self._filters(state, queue, tag, None)
+        """How many jobs match the filters of :meth:`list_jobs`."""
+        where, params = self._filters(state, queue, tag, target, search, retrying)
         with self.transaction(write=False) as conn:
             row = self.execute(conn, f"SELECT count(*) FROM diquis_jobs{where}", params).fetchone()
         return int(row[0])
 
     def _filters(
-        self, state: State | None, queue: str | None, tag: str | None, target: str | None
+        self,
+        state: State | None,
+        queue: str | None,
+        tag: str | None,
+        target: str | None,
+        search: str | None = None,
+        retrying: bool = False,
     ) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         params: list[Any] = []
@@ -303,6 +326,22 @@ class Storage(abc.ABC):
         if tag is not None:
             clauses.append("id IN (SELECT job_id FROM diquis_job_tags WHERE tag = ?)")
             params.append(tag)
+        if retrying:
+            clauses.append("state = 'Scheduled' AND retry_count > 0")
+        if search:
+            term = search.strip()
+            escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            like = f"%{escaped}%"
+            alternatives = [
+                "target LIKE ? ESCAPE '\\'",
+                "id IN (SELECT job_id FROM diquis_job_tags WHERE tag = ?)",
+            ]
+            params_s: list[Any] = [like, term]
+            if term.isdigit() and len(term) < 19:
+                alternatives.append("id = ?")
+                params_s.append(int(term))
+            clauses.append("(" + " OR ".join(alternatives) + ")")
+            params.extend(params_s)
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
     def state_counts(self) -> dict[State, int]:
@@ -314,6 +353,44 @@ class Storage(abc.ABC):
         counts = dict.fromkeys(State, 0)
         counts.update({State(r[0]): int(r[1]) for r in rows})
         return counts
+
+    def children(self, job_id: int) -> list[Job]:
+        """The continuations of a job, oldest first."""
+        with self.transaction(write=False) as conn:
+            rows = self.execute(
+                conn,
+                f"SELECT {JOB_COLUMNS} FROM diquis_jobs WHERE parent_id = ? ORDER BY id",
+                (job_id,),
+            ).fetchall()
+        return [job_from_row(r) for r in rows]
+
+    def running_on(self, server_id: str) -> list[Job]:
+        """The jobs a server is processing now."""
+        with self.transaction(write=False) as conn:
+            rows = self.execute(
+                conn,
+                f"SELECT {JOB_COLUMNS} FROM diquis_jobs WHERE state = 'Processing'"
+                " AND server_id = ? ORDER BY id",
+                (server_id,),
+            ).fetchall()
+        return [job_from_row(r) for r in rows]
+
+    def throughput(self, since: float, bucket: int = 3600) -> list[tuple[float, State, int]]:
+        """Succeeded and failed runs per ``bucket`` seconds (a multiple of an hour) since then."""
+        if bucket < STATS_BUCKET or bucket % STATS_BUCKET:
+            raise ValueError(f"bucket must be a multiple of {STATS_BUCKET} seconds, got {bucket}")
+        with self.transaction(write=False) as conn:
+            rows = self.execute(
+                conn,
+                "SELECT bucket, state, sum(count) FROM diquis_stats WHERE bucket >= ?"
+                " GROUP BY bucket, state ORDER BY bucket",
+                (stats_bucket(since),),
+            ).fetchall()
+        totals: dict[tuple[float, State], int] = {}
+        for start, state, count in rows:
+            key = (float(int(start) // bucket * bucket), State(state))
+            totals[key] = totals.get(key, 0) + int(count)
+        return [(start, state, n) for (start, state), n in sorted(totals.items())]
 
     # -- changing state from outside a run ----------------------------------------------
 
@@ -522,10 +599,26 @@ class Storage(abc.ABC):
                 if cur.rowcount:
                     written.append(o)
             self.add_history(conn, server_id, now, written)
+            self.count_outcomes(conn, server_id, now, [o.state for o in written])
             self.resolve_continuations(
                 conn, now, [o.job_id for o in written if o.state is not State.SCHEDULED]
             )
         return len(written)
+
+    def count_outcomes(
+        self, conn: Any, server_id: str, now: float, states: Sequence[State]
+    ) -> None:
+        """Add finished runs to this server's counters for the current hour."""
+        for state in (State.SUCCEEDED, State.FAILED):
+            n = sum(1 for s in states if s is state)
+            if n:
+                self.execute(
+                    conn,
+                    "INSERT INTO diquis_stats (bucket, state, server_id, count) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (bucket, state, server_id) DO UPDATE SET"
+                    " count = diquis_stats.count + excluded.count",
+                    (stats_bucket(now), state.value, server_id, n),
+                )
 
     def add_history(
         self, conn: Any, server_id: str | None, now: float, outcomes: Sequence[Outcome]
@@ -652,6 +745,9 @@ class Storage(abc.ABC):
                 self.execute(conn, f"DELETE FROM diquis_job_history WHERE job_id {where}", ids)
                 self.execute(conn, f"DELETE FROM diquis_job_tags WHERE job_id {where}", ids)
                 self.execute(conn, f"DELETE FROM diquis_jobs WHERE id {where}", ids)
+            self.execute(
+                conn, "DELETE FROM diquis_stats WHERE bucket < ?", (stats_bucket(now) - STATS_KEEP,)
+            )
         return len(ids)
 
     # -- recurring --------------------------------------------------------------------

@@ -20,7 +20,7 @@ from psycopg_pool import ConnectionPool
 from ..errors import ConfigurationError, JobNotFoundError
 from ..model import ClaimedJob, NewJob, Outcome, StateChange
 from ..states import State
-from .base import CLAIM_COLUMNS, LIVE_SQL, Storage, Waker
+from .base import CLAIM_COLUMNS, LIVE_SQL, Storage, Waker, stats_bucket
 from .schema import PG_SCHEMA
 
 _MIGRATION_LOCK = 0x0D1A_0B5  # pg_advisory_xact_lock key for schema changes
@@ -116,6 +116,12 @@ h AS (
         %(h_data)s::text[]) WITH ORDINALITY AS e(job_id, state, reason, data, ord)
     JOIN u ON u.id = e.job_id
     ORDER BY e.ord
+),
+s AS (
+    INSERT INTO diquis_stats (bucket, state, server_id, count)
+    SELECT %(bucket)s, state, %(server)s, count(*) FROM u
+    WHERE state IN ('Succeeded', 'Failed') GROUP BY state
+    ON CONFLICT (bucket, state, server_id) DO UPDATE SET count = diquis_stats.count + excluded.count
 )
 SELECT id, state FROM u
 """
@@ -263,6 +269,7 @@ class PostgresStorage(Storage):
         history = [(o.job_id, h) for o in outcomes for h in o.history]
         params = {
             "now": now,
+            "bucket": stats_bucket(now),
             "server": server_id,
             "ids": [o.job_id for o in outcomes],
             "attempts": [o.attempt for o in outcomes],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _LIVE = "'Scheduled', 'Enqueued', 'Processing', 'Awaiting'"
 
@@ -86,8 +86,22 @@ def _tables(id_type: str, time_type: str, without_rowid: str) -> list[str]:
     ]
 
 
+# Succeeded/failed counts per hour and server: the dashboard's history graph, kept after
+# jobs expire. One row per server so concurrent servers never wait on each other's counter.
+_STATS = [
+    """CREATE TABLE IF NOT EXISTS diquis_stats (
+        bucket BIGINT NOT NULL,
+        state TEXT NOT NULL,
+        server_id TEXT NOT NULL,
+        count BIGINT NOT NULL,
+        PRIMARY KEY (bucket, state, server_id))""",
+    "CREATE INDEX IF NOT EXISTS diquis_jobs_parent ON diquis_jobs (parent_id)"
+    " WHERE parent_id IS NOT NULL",
+]
+
 SQLITE_SCHEMA: list[tuple[int, list[str]]] = [
     (1, _tables("INTEGER PRIMARY KEY AUTOINCREMENT", "REAL", " WITHOUT ROWID")),
+    (2, _STATS),
 ]
 
 # PostgreSQL: a statement-level trigger publishes every state change (the cross-process
@@ -126,4 +140,5 @@ PG_SCHEMA: list[tuple[int, list[str]]] = [
             " EXECUTE FUNCTION diquis_jobs_notify()",
         ],
     ),
+    (2, _STATS),
 ]
