@@ -1,0 +1,60 @@
+"""The backplane port: publish text payloads, have every subscriber (this process too) get them."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+
+logger = logging.getLogger("diquis.realtime.backplane")
+
+Handler = Callable[[str], Awaitable[None]]
+
+
+class Backplane(ABC):
+    """Fans payloads out to every subscribed process, including the publisher's own."""
+
+    def __init__(self) -> None:
+        self._handlers: list[Handler] = []
+        self._listening = False
+
+    async def publish(self, payload: str) -> None:
+        """Send a payload to every subscriber on every process."""
+        await self._publish(payload)
+
+    async def subscribe(self, handler: Handler) -> None:
+        """Deliver every payload published from now on to `handler`, in publish order."""
+        self._handlers.append(handler)
+        if not self._listening:
+            await self._start_listening()
+            self._listening = True
+
+    async def unsubscribe(self, handler: Handler) -> None:
+        """Stop delivering to `handler`."""
+        if handler in self._handlers:
+            self._handlers.remove(handler)
+
+    async def close(self) -> None:
+        """Stop listening and release connections."""
+        self._handlers.clear()
+        self._listening = False
+        await self._close()
+
+    async def _dispatch(self, payload: str) -> None:
+        for handler in list(self._handlers):
+            try:
+                await handler(payload)
+            except Exception:
+                logger.exception("backplane handler failed")
+
+    @abstractmethod
+    async def _publish(self, payload: str) -> None:
+        """Transport-specific publish."""
+
+    @abstractmethod
+    async def _start_listening(self) -> None:
+        """Start receiving; return only once payloads published afterwards will arrive."""
+
+    @abstractmethod
+    async def _close(self) -> None:
+        """Transport-specific shutdown."""

@@ -1,0 +1,179 @@
+"""One client connection: its identity, session, outbox, groups and running streams."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any, Protocol
+
+from diquis.realtime.identity import Identity
+from diquis.realtime.protocol.messages import HubMessage, PingMessage
+from diquis.realtime.protocol.session import (
+    HandshakeCompleted,
+    HandshakeFailed,
+    MessageReceived,
+    ProtocolViolation,
+    ServerSession,
+    SessionState,
+)
+from diquis.realtime.transports.base import Transport
+
+logger = logging.getLogger("diquis.realtime.connection")
+
+
+class ConnectionHost(Protocol):
+    """What a connection asks of the server that owns it."""
+
+    async def connection_opened(self, connection: HubConnection) -> None:
+        """The handshake completed."""
+
+    async def dispatch(self, connection: HubConnection, message: HubMessage) -> None:
+        """A hub message arrived."""
+
+    async def connection_closed(self, connection: HubConnection, error: str | None) -> None:
+        """The connection closed; release everything it holds."""
+
+
+class HubConnection:
+    """Server-side state of one logical SignalR connection."""
+
+    __slots__ = (
+        "_host",
+        "_max_buffered",
+        "_outbox",
+        "_outbox_bytes",
+        "closed",
+        "closed_at",
+        "created_at",
+        "groups",
+        "id",
+        "identity",
+        "items",
+        "last_received",
+        "last_sent",
+        "posting",
+        "session",
+        "streams",
+        "token",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        host: ConnectionHost,
+        connection_id: str,
+        token: str,
+        identity: Identity,
+        session: ServerSession,
+        now: float,
+        max_buffered: int,
+    ) -> None:
+        self._host = host
+        self.id = connection_id
+        self.token = token
+        self.identity = identity
+        self.session = session
+        self.transport: Transport | None = None
+        self.groups: set[str] = set()
+        self.items: dict[str, Any] = {}
+        self.streams: dict[str, asyncio.Task[None]] = {}
+        self.created_at = now
+        self.last_received = now
+        self.last_sent = now
+        self.closed = False
+        self.closed_at = 0.0
+        self.posting = False
+        self._outbox: deque[bytes] = deque()
+        self._outbox_bytes = 0
+        self._max_buffered = max_buffered
+
+    @property
+    def user_id(self) -> str | None:
+        """The authenticated user's id, or None when anonymous."""
+        return self.identity.user_id
+
+    @property
+    def is_open(self) -> bool:
+        """True once the handshake completed and until the connection closes."""
+        return not self.closed and self.session.state is SessionState.OPEN
+
+    def enqueue(self, frame: bytes) -> None:
+        """Queue an encoded frame for the client; a client too slow to keep up is dropped."""
+        if self.closed:
+            return
+        self._outbox.append(frame)
+        self._outbox_bytes += len(frame)
+        if self._outbox_bytes > self._max_buffered:
+            self._outbox.clear()
+            self._outbox_bytes = 0
+            asyncio.get_running_loop().create_task(
+                self.close("The client did not read messages fast enough.")
+            )
+            return
+        if self.transport is not None:
+            self.transport.wake()
+
+    def send_message(self, message: HubMessage) -> None:
+        """Encode a hub message with the negotiated protocol and queue it."""
+        if self.is_open:
+            self.enqueue(self.session.write(message))
+
+    def send_ping(self) -> None:
+        """Queue a keep-alive ping."""
+        self.send_message(PingMessage())
+
+    def has_outgoing(self) -> bool:
+        """True when frames are waiting for the transport."""
+        return bool(self._outbox)
+
+    def discard_outgoing(self) -> None:
+        """Drop every waiting frame (the client said it wants no more)."""
+        self._outbox.clear()
+        self._outbox_bytes = 0
+
+    def take_outgoing(self, now: float) -> bytes:
+        """Remove and return every waiting frame, joined."""
+        if not self._outbox:
+            return b""
+        data = self._outbox.popleft() if len(self._outbox) == 1 else b"".join(self._outbox)
+        self._outbox.clear()
+        self._outbox_bytes = 0
+        self.last_sent = now
+        return data
+
+    async def receive_data(self, data: bytes, now: float) -> None:
+        """Handle bytes from the client: handshake, then hub messages."""
+        if self.closed:
+            return
+        self.last_received = now
+        for event in self.session.receive_data(data):
+            if isinstance(event, MessageReceived):
+                await self._host.dispatch(self, event.message)
+            elif isinstance(event, HandshakeCompleted):
+                self.enqueue(event.response)
+                await self._host.connection_opened(self)
+            elif isinstance(event, HandshakeFailed):
+                self.enqueue(event.response)
+                await self.close(event.error)
+            elif isinstance(event, ProtocolViolation):
+                if event.close is not None:
+                    self.enqueue(event.close)
+                await self.close(event.error)
+            if self.closed:
+                return
+
+    async def close(self, error: str | None = None, allow_reconnect: bool = False) -> None:
+        """Close once: say why (Close message, when open), end the transport, release state."""
+        if self.closed:
+            return
+        frame = self.session.close(error, allow_reconnect)
+        if frame is not None:
+            self.enqueue(frame)
+        self.closed = True
+        for task in self.streams.values():
+            task.cancel()
+        self.streams.clear()
+        if self.transport is not None:
+            self.transport.finish()
+        await self._host.connection_closed(self, error)

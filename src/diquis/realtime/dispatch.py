@@ -1,0 +1,108 @@
+"""Finds hub methods by wire name and runs invocations, answering per the hub protocol."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from diquis.realtime.errors import HubDefinitionError, HubError
+from diquis.realtime.hub import HUB_BASE_NAMES, Hub
+
+logger = logging.getLogger("diquis.realtime.dispatch")
+
+
+def wire_key(name: str) -> str:
+    """The lookup key of a method name: case-insensitive, underscores ignored."""
+    return name.replace("_", "").lower()
+
+
+@dataclass(frozen=True, slots=True)
+class HubMethod:
+    """One invocable method of a hub class."""
+
+    name: str
+    function: Callable[..., Any]
+    signature: inspect.Signature
+    streaming: bool
+
+    def bind(self, hub: Hub, arguments: tuple[Any, ...]) -> inspect.BoundArguments | str:
+        """Bind call arguments, or return an error message naming the mismatch."""
+        try:
+            return self.signature.bind(hub, *arguments)
+        except TypeError:
+            expected = [
+                p
+                for p in list(self.signature.parameters.values())[1:]
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            ]
+            required = sum(1 for p in expected if p.default is p.empty)
+            if required == len(expected):
+                wanted = str(required)
+            else:
+                wanted = f"{required} to {len(expected)}"
+            return (
+                f"Failed to invoke '{self.name}': expected {wanted} argument(s), "
+                f"got {len(arguments)}."
+            )
+
+
+class HubMethods:
+    """The invocable methods of one Hub subclass."""
+
+    def __init__(self, hub_type: type[Hub]) -> None:
+        if not (isinstance(hub_type, type) and issubclass(hub_type, Hub)):
+            raise HubDefinitionError("a hub must be a subclass of diquis.realtime.Hub")
+        self.hub_type = hub_type
+        self._methods: dict[str, HubMethod] = {}
+        for name in dir(hub_type):
+            if name.startswith("_") or name in HUB_BASE_NAMES:
+                continue
+            function = inspect.getattr_static(hub_type, name)
+            if isinstance(function, staticmethod | classmethod) or not callable(function):
+                continue
+            streaming = inspect.isasyncgenfunction(function)
+            if not (streaming or inspect.iscoroutinefunction(function)):
+                continue
+            key = wire_key(name)
+            if key in self._methods:
+                raise HubDefinitionError(
+                    f"hub methods '{self._methods[key].name}' and '{name}' share the wire name "
+                    f"'{key}'"
+                )
+            self._methods[key] = HubMethod(name, function, inspect.signature(function), streaming)
+
+    def find(self, target: str) -> HubMethod | None:
+        """The method a client means by `target`, if any."""
+        return self._methods.get(wire_key(target))
+
+    def names(self) -> list[str]:
+        """The Python names of every invocable method."""
+        return sorted(m.name for m in self._methods.values())
+
+
+def error_text(method: str, exc: BaseException, detailed: bool) -> str:
+    """What the client is told about an exception: never internals, unless asked to."""
+    if isinstance(exc, HubError):
+        return str(exc) or f"An error occurred invoking '{method}'."
+    generic = f"An unexpected error occurred invoking '{method}' on the server."
+    if detailed:
+        return f"{generic} {type(exc).__name__}: {exc}"
+    return generic
+
+
+async def call(method: HubMethod, bound: inspect.BoundArguments) -> Any:
+    """Run a non-streaming hub method."""
+    result: Awaitable[Any] = method.function(*bound.args, **bound.kwargs)
+    return await result
+
+
+def stream(method: HubMethod, bound: inspect.BoundArguments) -> AsyncIterator[Any]:
+    """Start a streaming hub method."""
+    iterator: AsyncIterator[Any] = method.function(*bound.args, **bound.kwargs)
+    return iterator
+
+
+__all__ = ["HubMethod", "HubMethods", "call", "error_text", "stream", "wire_key"]

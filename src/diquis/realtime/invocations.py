@@ -1,0 +1,172 @@
+"""Runs client invocations against a hub class and answers with Completion/StreamItem."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+
+from diquis.realtime.connection import HubConnection
+from diquis.realtime.dispatch import HubMethod, HubMethods, call, error_text, stream
+from diquis.realtime.errors import HubError
+from diquis.realtime.hub import Hub
+from diquis.realtime.protocol.messages import (
+    CancelInvocationMessage,
+    CloseMessage,
+    CompletionMessage,
+    HubMessage,
+    InvocationMessage,
+    PingMessage,
+    StreamInvocationMessage,
+    StreamItemMessage,
+)
+
+logger = logging.getLogger("diquis.realtime.invocations")
+
+HubFactory = Callable[[HubConnection], Hub]
+
+
+class Invoker:
+    """Dispatches one connection's hub messages to a hub class."""
+
+    def __init__(self, methods: HubMethods, make_hub: HubFactory, detailed_errors: bool) -> None:
+        self.methods = methods
+        self._make_hub = make_hub
+        self._detailed = detailed_errors
+
+    async def handle(self, connection: HubConnection, message: HubMessage) -> None:
+        """React to one message from a client."""
+        if isinstance(message, InvocationMessage):
+            await self._invoke(connection, message)
+        elif isinstance(message, StreamInvocationMessage):
+            self._start_stream(connection, message)
+        elif isinstance(message, CancelInvocationMessage):
+            task = connection.streams.pop(message.invocation_id, None)
+            if task is not None:
+                task.cancel()
+        elif isinstance(message, CloseMessage):
+            await connection.close()
+        elif isinstance(message, PingMessage):
+            return
+        else:
+            # Client results and client-to-server streams are not offered by this server.
+            logger.debug("ignoring %s from %s", type(message).__name__, connection.id)
+
+    def _fail(self, connection: HubConnection, invocation_id: str | None, error: str) -> None:
+        if invocation_id is None:
+            logger.info("non-blocking invocation failed on %s: %s", connection.id, error)
+            return
+        connection.send_message(CompletionMessage.with_error(invocation_id, error))
+
+    def _resolve(
+        self, connection: HubConnection, target: str, invocation_id: str | None, streaming: bool
+    ) -> HubMethod | None:
+        method = self.methods.find(target)
+        if method is None:
+            self._fail(
+                connection, invocation_id, f"Failed to invoke '{target}': method does not exist."
+            )
+            return None
+        if method.streaming and not streaming:
+            self._fail(
+                connection,
+                invocation_id,
+                f"The client attempted to invoke the streaming '{target}' method with a "
+                "non-streaming invocation.",
+            )
+            return None
+        if streaming and not method.streaming:
+            self._fail(
+                connection,
+                invocation_id,
+                f"The client attempted to invoke the non-streaming '{target}' method with a "
+                "streaming invocation.",
+            )
+            return None
+        return method
+
+    async def _invoke(self, connection: HubConnection, message: InvocationMessage) -> None:
+        invocation_id = message.invocation_id
+        if message.stream_ids:
+            self._fail(connection, invocation_id, "Client-to-server streaming is not supported.")
+            return
+        method = self._resolve(connection, message.target, invocation_id, streaming=False)
+        if method is None:
+            return
+        hub = self._make_hub(connection)
+        bound = method.bind(hub, message.arguments)
+        if isinstance(bound, str):
+            self._fail(connection, invocation_id, bound)
+            return
+        try:
+            result = await call(method, bound)
+        except Exception as exc:
+            if not isinstance(exc, HubError):
+                logger.exception("hub method %s failed", method.name)
+            self._fail(connection, invocation_id, error_text(message.target, exc, self._detailed))
+            return
+        if invocation_id is None or not connection.is_open:
+            return
+        try:
+            frame = connection.session.write(CompletionMessage.with_result(invocation_id, result))
+        except (TypeError, ValueError):
+            logger.exception("result of hub method %s is not serializable", method.name)
+            self._fail(
+                connection,
+                invocation_id,
+                f"The result of '{message.target}' could not be serialized.",
+            )
+            return
+        connection.enqueue(frame)
+
+    def _start_stream(self, connection: HubConnection, message: StreamInvocationMessage) -> None:
+        invocation_id = message.invocation_id
+        if invocation_id in connection.streams:
+            self._fail(connection, invocation_id, "An invocation with this id is already running.")
+            return
+        if message.stream_ids:
+            self._fail(connection, invocation_id, "Client-to-server streaming is not supported.")
+            return
+        method = self._resolve(connection, message.target, invocation_id, streaming=True)
+        if method is None:
+            return
+        hub = self._make_hub(connection)
+        bound = method.bind(hub, message.arguments)
+        if isinstance(bound, str):
+            self._fail(connection, invocation_id, bound)
+            return
+        connection.streams[invocation_id] = asyncio.get_running_loop().create_task(
+            self._run_stream(connection, invocation_id, method, bound, message.target)
+        )
+
+    async def _run_stream(
+        self,
+        connection: HubConnection,
+        invocation_id: str,
+        method: HubMethod,
+        bound: inspect.BoundArguments,
+        target: str,
+    ) -> None:
+        items = stream(method, bound)
+        try:
+            async for item in items:
+                connection.send_message(StreamItemMessage(invocation_id, item))
+                # Let the transport write before producing more.
+                await asyncio.sleep(0)
+            connection.send_message(CompletionMessage(invocation_id))
+        except asyncio.CancelledError:
+            # The client cancelled, or the connection closed: no completion is owed.
+            pass
+        except Exception as exc:
+            if not isinstance(exc, HubError):
+                logger.exception("hub stream %s failed", method.name)
+            self._fail(connection, invocation_id, error_text(target, exc, self._detailed))
+        finally:
+            aclose = getattr(items, "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except Exception:
+                    logger.debug("closing stream %s failed", method.name, exc_info=True)
+            connection.streams.pop(invocation_id, None)

@@ -1,0 +1,228 @@
+"""The JSON hub protocol (name "json", version 1, text transfer format)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from diquis.realtime.errors import ProtocolError
+from diquis.realtime.protocol.base import HubProtocol, RecordSplitter, TransferFormat
+from diquis.realtime.protocol.messages import (
+    CancelInvocationMessage,
+    CloseMessage,
+    CompletionMessage,
+    HubMessage,
+    InvocationMessage,
+    MessageType,
+    PingMessage,
+    StreamInvocationMessage,
+    StreamItemMessage,
+)
+from diquis.realtime.protocol.records import RecordReader, write_record
+
+_PING = write_record(b'{"type":6}')
+
+
+def dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON; NaN and other non-JSON values raise ValueError or TypeError."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+class JsonHubProtocol(HubProtocol):
+    """SignalR's JSON hub protocol."""
+
+    name = "json"
+    version = 1
+    transfer_format = TransferFormat.TEXT
+
+    def record_reader(self, max_size: int | None) -> RecordSplitter:
+        """A splitter on the 0x1E record separator."""
+        return RecordReader(max_size)
+
+    def parse_messages(self, data: bytes) -> list[HubMessage]:
+        """Parse every complete record in `data` (a trailing partial record is an error)."""
+        reader = RecordReader()
+        records = reader.feed(data)
+        if reader.pending:
+            raise ProtocolError("incomplete message: missing record separator")
+        return [self.parse_record(record) for record in records]
+
+    def parse_record(self, record: bytes) -> HubMessage:
+        """Parse one JSON record into a hub message."""
+        try:
+            obj = json.loads(record)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ProtocolError("message is not valid JSON") from exc
+        if not isinstance(obj, dict):
+            raise ProtocolError("message must be a JSON object")
+        kind = obj.get("type")
+        if not isinstance(kind, int) or isinstance(kind, bool):
+            raise ProtocolError("field 'type' is missing or not an integer")
+        try:
+            message_type = MessageType(kind)
+        except ValueError:
+            raise ProtocolError(f"unknown message type {kind}") from None
+        return _PARSERS[message_type](obj)
+
+    def write_message(self, message: HubMessage) -> bytes:
+        """Encode `message` as one framed JSON record."""
+        if isinstance(message, PingMessage):
+            return _PING
+        return write_record(dumps(_to_json(message)))
+
+
+def _to_json(message: HubMessage) -> dict[str, Any]:
+    if isinstance(message, InvocationMessage):
+        out: dict[str, Any] = {"type": 1}
+        if message.invocation_id is not None:
+            out["invocationId"] = message.invocation_id
+        out["target"] = message.target
+        out["arguments"] = list(message.arguments)
+        if message.stream_ids:
+            out["streamIds"] = list(message.stream_ids)
+    elif isinstance(message, StreamInvocationMessage):
+        out = {
+            "type": 4,
+            "invocationId": message.invocation_id,
+            "target": message.target,
+            "arguments": list(message.arguments),
+        }
+        if message.stream_ids:
+            out["streamIds"] = list(message.stream_ids)
+    elif isinstance(message, StreamItemMessage):
+        out = {"type": 2, "invocationId": message.invocation_id, "item": message.item}
+    elif isinstance(message, CompletionMessage):
+        out = {"type": 3, "invocationId": message.invocation_id}
+        if message.error is not None:
+            out["error"] = message.error
+        elif message.has_result:
+            out["result"] = message.result
+    elif isinstance(message, CancelInvocationMessage):
+        out = {"type": 5, "invocationId": message.invocation_id}
+    elif isinstance(message, CloseMessage):
+        out = {"type": 7}
+        if message.error is not None:
+            out["error"] = message.error
+        if message.allow_reconnect:
+            out["allowReconnect"] = True
+        return out
+    else:
+        out = {"type": 6}
+        return out
+    headers = message.headers
+    if headers:
+        out["headers"] = dict(headers)
+    return out
+
+
+def _string(obj: Mapping[str, Any], name: str) -> str:
+    value = obj.get(name)
+    if not isinstance(value, str):
+        raise ProtocolError(f"field '{name}' is missing or not a string")
+    return value
+
+
+def _optional_string(obj: Mapping[str, Any], name: str) -> str | None:
+    value = obj.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ProtocolError(f"field '{name}' must be a string")
+    return value
+
+
+def _arguments(obj: Mapping[str, Any]) -> tuple[Any, ...]:
+    value = obj.get("arguments")
+    if not isinstance(value, list):
+        raise ProtocolError("field 'arguments' is missing or not an array")
+    return tuple(value)
+
+
+def _stream_ids(obj: Mapping[str, Any]) -> tuple[str, ...]:
+    value = obj.get("streamIds")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ProtocolError("field 'streamIds' must be an array of strings")
+    return tuple(value)
+
+
+def _headers(obj: Mapping[str, Any]) -> Mapping[str, str]:
+    value = obj.get("headers")
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ProtocolError("field 'headers' must be an object of strings")
+    return value
+
+
+def _invocation(obj: Mapping[str, Any]) -> HubMessage:
+    return InvocationMessage(
+        target=_string(obj, "target"),
+        arguments=_arguments(obj),
+        invocation_id=_optional_string(obj, "invocationId"),
+        stream_ids=_stream_ids(obj),
+        headers=_headers(obj),
+    )
+
+
+def _stream_invocation(obj: Mapping[str, Any]) -> HubMessage:
+    return StreamInvocationMessage(
+        invocation_id=_string(obj, "invocationId"),
+        target=_string(obj, "target"),
+        arguments=_arguments(obj),
+        stream_ids=_stream_ids(obj),
+        headers=_headers(obj),
+    )
+
+
+def _stream_item(obj: Mapping[str, Any]) -> HubMessage:
+    if "item" not in obj:
+        raise ProtocolError("field 'item' is missing")
+    return StreamItemMessage(
+        invocation_id=_string(obj, "invocationId"), item=obj["item"], headers=_headers(obj)
+    )
+
+
+def _completion(obj: Mapping[str, Any]) -> HubMessage:
+    invocation_id = _string(obj, "invocationId")
+    error = _optional_string(obj, "error")
+    if error is not None and "result" in obj:
+        raise ProtocolError("a completion must not carry both 'result' and 'error'")
+    if error is not None:
+        return CompletionMessage(invocation_id=invocation_id, error=error, headers=_headers(obj))
+    return CompletionMessage(
+        invocation_id=invocation_id,
+        result=obj.get("result"),
+        has_result="result" in obj,
+        headers=_headers(obj),
+    )
+
+
+def _cancel(obj: Mapping[str, Any]) -> HubMessage:
+    return CancelInvocationMessage(
+        invocation_id=_string(obj, "invocationId"), headers=_headers(obj)
+    )
+
+
+def _ping(obj: Mapping[str, Any]) -> HubMessage:
+    return PingMessage()
+
+
+def _close(obj: Mapping[str, Any]) -> HubMessage:
+    allow = obj.get("allowReconnect", False)
+    if not isinstance(allow, bool):
+        raise ProtocolError("field 'allowReconnect' must be a boolean")
+    return CloseMessage(error=_optional_string(obj, "error"), allow_reconnect=allow)
+
+
+_PARSERS = {
+    MessageType.INVOCATION: _invocation,
+    MessageType.STREAM_ITEM: _stream_item,
+    MessageType.COMPLETION: _completion,
+    MessageType.STREAM_INVOCATION: _stream_invocation,
+    MessageType.CANCEL_INVOCATION: _cancel,
+    MessageType.PING: _ping,
+    MessageType.CLOSE: _close,
+}

@@ -1,0 +1,1 @@
+"""ASGI transports: WebSockets, Server-Sent Events and long polling (with HTTP POST sends)."""

@@ -1,0 +1,125 @@
+"""The WebSocket transport: full duplex, with or without a prior negotiate."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from diquis.realtime.connection import HubConnection
+from diquis.realtime.protocol.base import TransferFormat
+from diquis.realtime.protocol.negotiate import TransportType
+from diquis.realtime.transports.base import Transport
+from diquis.realtime.transports.host import (
+    Receive,
+    Refused,
+    Scope,
+    Send,
+    TransportHost,
+    query_value,
+)
+
+logger = logging.getLogger("diquis.realtime.websocket")
+
+
+class WebSocketTransport(Transport):
+    """Writes the outbox to the socket from a task that exists only while there is work."""
+
+    kind = TransportType.WEBSOCKETS
+    __slots__ = ("_connection", "_finished", "_host", "_send", "_writer")
+
+    def __init__(self, host: TransportHost, connection: HubConnection, send: Send) -> None:
+        self._host = host
+        self._connection = connection
+        self._send = send
+        self._writer: asyncio.Task[None] | None = None
+        self._finished = False
+
+    def wake(self) -> None:
+        """Start a writer unless one is running."""
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
+
+    def finish(self) -> None:
+        """Flush, then close the socket."""
+        self._finished = True
+        self.wake()
+
+    async def _drain(self) -> None:
+        connection = self._connection
+        try:
+            while connection.has_outgoing():
+                data = connection.take_outgoing(self._host.now())
+                protocol = connection.session.protocol
+                if protocol is None or protocol.transfer_format is TransferFormat.TEXT:
+                    await self._send({"type": "websocket.send", "text": data.decode()})
+                else:
+                    await self._send({"type": "websocket.send", "bytes": data})
+            if self._finished:
+                await self._send({"type": "websocket.close", "code": 1000})
+        except Exception:
+            # The peer is gone; the receive loop notices and closes the connection.
+            logger.debug("websocket write failed", exc_info=True)
+        finally:
+            self._writer = None
+
+
+async def deny(scope: Scope, send: Send, status: int, detail: str) -> None:
+    """Refuse a WebSocket upgrade with an HTTP status (or a policy close as a fallback)."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        body = detail.encode()
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1008, "reason": detail[:120]})
+
+
+async def serve_websocket(host: TransportHost, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run one WebSocket connection from upgrade to close."""
+    first = await receive()
+    if first["type"] != "websocket.connect":
+        return
+    try:
+        identity = await host.authenticate(scope, TransportType.WEBSOCKETS)
+        if query_value(scope, "id") is None:
+            connection = host.new_connection(identity)
+        else:
+            connection = host.find_connection(scope, identity)
+            if connection.transport is not None or connection.closed:
+                raise Refused(409, "The connection already has a transport.")
+    except Refused as refused:
+        await deny(scope, send, refused.status, refused.detail)
+        return
+    transport = WebSocketTransport(host, connection, send)
+    connection.transport = transport
+    await send({"type": "websocket.accept"})
+    error: str | None = None
+    try:
+        while not connection.closed:
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                text = message.get("text")
+                data = text.encode() if text is not None else message.get("bytes") or b""
+                await connection.receive_data(data, host.now())
+            elif kind == "websocket.disconnect":
+                break
+    except Exception:
+        logger.exception("websocket connection %s failed", connection.id)
+        error = "An unexpected error occurred on the server."
+    finally:
+        await connection.close(error)
+        host.forget(connection)
+        writer = transport._writer
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                await writer

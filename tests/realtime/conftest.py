@@ -1,0 +1,202 @@
+"""Fixtures for the hub tests: servers in subprocesses or threads, tokens, the Node client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import uvicorn
+
+HERE = Path(__file__).parent
+REPO = HERE.parent.parent
+NODE_DIR = HERE / "node"
+SECRET = "conformance-secret-with-enough-bytes-for-hs256"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 15.0) -> None:
+    """Block until something accepts connections on the port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+def make_token(user: str, secret: str = SECRET, expires_in: int = 600) -> str:
+    """A signed HS256 JWT for `user`."""
+    return jwt.encode(
+        {"sub": user, "exp": int(time.time()) + expires_in}, secret, algorithm="HS256"
+    )
+
+
+@dataclass
+class ServerProcess:
+    """The test hub app (tests/realtime/serve.py) running in a subprocess."""
+
+    port: int
+    backplane: str | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hubs/notifications"
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        args = [sys.executable, str(HERE / "serve.py"), str(self.port)]
+        if self.backplane:
+            args.append(self.backplane)
+        env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+        self.process = subprocess.Popen(args, env=env, cwd=str(REPO))
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        self.process = None
+
+
+@pytest.fixture
+def server_factory() -> Iterator[Callable[..., ServerProcess]]:
+    """Start test hub apps in subprocesses; every one is stopped (by handle) afterwards."""
+    started: list[ServerProcess] = []
+
+    def start(backplane: str | None = None) -> ServerProcess:
+        server = ServerProcess(free_port(), backplane)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def hub_server(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
+    """One test hub app with the in-memory backplane."""
+    return server_factory()
+
+
+class NodeScenario:
+    """A running scenario.mjs process: read its JSON lines, talk to it on stdin."""
+
+    def __init__(self, node_bin: str, scenario: str, config: dict[str, Any]) -> None:
+        self.process = subprocess.Popen(
+            [node_bin, "scenario.mjs", scenario, json.dumps(config)],
+            cwd=str(NODE_DIR),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def read(self, timeout: float = 30.0) -> dict[str, Any]:
+        """The next JSON line the scenario prints."""
+        assert self.process.stdout is not None
+        result: list[str] = []
+        reader = threading.Thread(target=lambda: result.append(self.process.stdout.readline()))  # type: ignore[union-attr]
+        reader.start()
+        reader.join(timeout)
+        if not result or not result[0]:
+            self.kill()
+            raise AssertionError(f"node scenario printed nothing within {timeout}s")
+        value: dict[str, Any] = json.loads(result[0])
+        assert "fatal" not in value, value["fatal"]
+        return value
+
+    def tell(self, line: str) -> None:
+        """Write a line to the scenario's stdin."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def finish(self, timeout: float = 30.0) -> int:
+        """Wait for the scenario to exit; its return code."""
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            self.kill()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+@pytest.fixture
+def node(node_bin: str) -> Iterator[Callable[[str, dict[str, Any]], NodeScenario]]:
+    """Start scenarios of the official client; each is killed (by handle) afterwards."""
+    from tests.conftest import need
+
+    need(
+        (NODE_DIR / "node_modules" / "@microsoft" / "signalr").is_dir(),
+        "tests/realtime/node has no node_modules (run `npm ci` there, as `make test` does)",
+    )
+    running: list[NodeScenario] = []
+
+    def start(scenario: str, config: dict[str, Any]) -> NodeScenario:
+        run = NodeScenario(node_bin, scenario, config)
+        running.append(run)
+        return run
+
+    yield start
+    for run in running:
+        run.kill()
+
+
+class ThreadedServer:
+    """A uvicorn server for an ASGI app, on its own event loop in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=lambda: self.loop.run_until_complete(self.server.serve()), daemon=True
+        )
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ThreadedServer:
+        self.thread.start()
+        wait_for_port(self.port)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.loop.close()

@@ -1,0 +1,212 @@
+"""The ASGI server on the wire: status codes, timers, limits, cross-server groups."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from starlette.applications import Starlette
+
+from diquis.realtime import (
+    Hub,
+    HubOptions,
+    HubRoute,
+    HubServer,
+    MemoryBackplane,
+    jwt_authenticator,
+)
+from tests.realtime.conftest import SECRET, ThreadedServer, make_token
+
+RS = "\x1e"
+HANDSHAKE = '{"protocol":"json","version":1}' + RS
+
+
+class EchoHub(Hub):
+    async def echo(self, value: Any) -> Any:
+        return value
+
+    async def who_am_i(self) -> str:
+        return self.context.connection_id
+
+
+FAST = HubOptions(
+    keep_alive_interval=0.2,
+    client_timeout=0.8,
+    handshake_timeout=0.5,
+    max_message_size=1024,
+    long_polling_timeout=0.5,
+)
+
+
+def app_with(*hubs: tuple[str, HubServer]) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for _, hub in hubs:
+            await hub.start()
+        yield
+        for _, hub in hubs:
+            await hub.stop()
+
+    return Starlette(routes=[HubRoute(path, hub) for path, hub in hubs], lifespan=lifespan)
+
+
+@pytest.fixture
+def server():
+    hub = HubServer(EchoHub, authenticator=jwt_authenticator(SECRET), options=FAST)
+    with ThreadedServer(app_with(("/hub", hub))) as running:
+        yield running
+
+
+def auth(user: str = "alice") -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_token(user)}"}
+
+
+def records(data: str) -> list[dict[str, Any]]:
+    return [json.loads(r) for r in data.split(RS) if r]
+
+
+def test_negotiate_versions_and_refusals(server: ThreadedServer):
+    with httpx.Client(base_url=server.base + "/hub") as http:
+        assert http.post("/negotiate?negotiateVersion=1").status_code == 401
+        assert http.get("/negotiate", headers=auth()).status_code == 405
+        assert http.post("/negotiate?negotiateVersion=x", headers=auth()).status_code == 400
+        v1 = http.post("/negotiate?negotiateVersion=1", headers=auth()).json()
+        assert v1["negotiateVersion"] == 1
+        assert v1["connectionToken"] != v1["connectionId"]
+        v0 = http.post("/negotiate", headers=auth()).json()
+        assert v0["negotiateVersion"] == 0
+        assert "connectionToken" not in v0
+
+
+def test_long_polling_life_cycle_and_status_codes(server: ThreadedServer):
+    with httpx.Client(base_url=server.base + "/hub", headers=auth()) as http:
+        token = http.post("/negotiate?negotiateVersion=1").json()["connectionToken"]
+        assert http.post("/", content=HANDSHAKE).status_code == 400  # no id
+        assert http.get("/?id=unknown").status_code == 404
+        assert http.get(f"/?id={token}", headers=auth("mallory")).status_code == 403
+        first = http.get(f"/?id={token}")
+        assert (first.status_code, first.content) == (200, b"")  # establishes the transport
+        assert http.post(f"/?id={token}", content=HANDSHAKE).status_code == 200
+        assert http.get(f"/?id={token}").text == "{}" + RS
+        invoke = {"type": 1, "invocationId": "1", "target": "echo", "arguments": ["hi"]}
+        assert http.post(f"/?id={token}", content=json.dumps(invoke) + RS).status_code == 200
+        assert records(http.get(f"/?id={token}").text) == [
+            {"type": 3, "invocationId": "1", "result": "hi"}
+        ]
+        sse = http.get(f"/?id={token}", headers={"Accept": "text/event-stream"})
+        assert sse.status_code == 409  # a second transport
+        assert http.delete(f"/?id={token}").status_code == 202
+        assert http.get(f"/?id={token}").status_code == 204
+        assert http.post(f"/?id={token}", content=HANDSHAKE).status_code == 404
+
+
+async def test_a_new_poll_ends_the_outstanding_one_with_204(server: ThreadedServer):
+    async with httpx.AsyncClient(base_url=server.base + "/hub", headers=auth()) as http:
+        token = (await http.post("/negotiate?negotiateVersion=1")).json()["connectionToken"]
+        await http.get(f"/?id={token}")
+        await http.post(f"/?id={token}", content=HANDSHAKE)
+        await http.get(f"/?id={token}")  # the handshake response
+        first = asyncio.create_task(http.get(f"/?id={token}"))
+        await asyncio.sleep(0.1)
+        second = asyncio.create_task(http.get(f"/?id={token}"))
+        assert (await first).status_code == 204
+        assert (await second).status_code == 200
+
+
+async def ws_open(server: ThreadedServer, path: str = "/hub", user: str = "alice"):
+    url = f"ws://127.0.0.1:{server.port}{path}?access_token={make_token(user)}"
+    ws = await websockets.connect(url)
+    await ws.send(HANDSHAKE)
+    assert await ws.recv() == "{}" + RS
+    return ws
+
+
+async def next_messages(ws: Any, timeout: float = 3.0) -> list[dict[str, Any]]:
+    return records(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def until_closed(ws: Any, timeout: float = 3.0) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    try:
+        async with asyncio.timeout(timeout):
+            async for frame in ws:
+                seen.extend(records(frame))
+    except websockets.ConnectionClosed:
+        pass
+    return seen
+
+
+async def test_server_pings_while_the_client_is_quiet(server: ThreadedServer):
+    ws = await ws_open(server)
+    started = time.monotonic()
+    assert await next_messages(ws) == [{"type": 6}]
+    assert time.monotonic() - started < 0.6
+    await ws.close()
+
+
+async def test_client_timeout_closes_with_a_reason(server: ThreadedServer):
+    ws = await ws_open(server)
+    seen = await until_closed(ws)
+    assert seen[-1] == {
+        "type": 7,
+        "error": "Server timeout elapsed without receiving a message from the client.",
+    }
+
+
+async def test_handshake_timeout_closes_the_socket(server: ThreadedServer):
+    url = f"ws://127.0.0.1:{server.port}/hub?access_token={make_token('alice')}"
+    async with websockets.connect(url) as ws:
+        started = time.monotonic()
+        assert await until_closed(ws) == []
+        assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.parametrize(
+    ("frame", "reason"),
+    [
+        ('{"type":1,"target":"echo","arguments":["' + "x" * 2000 + '"]}' + RS, "maximum size"),
+        ("{nope" + RS, "not valid JSON"),
+        ('{"type":77}' + RS, "unknown message type 77"),
+    ],
+)
+async def test_bad_input_closes_with_a_reason(server: ThreadedServer, frame: str, reason: str):
+    ws = await ws_open(server)
+    await ws.send(frame)
+    closes = [m for m in await until_closed(ws) if m["type"] == 7]
+    assert len(closes) == 1
+    assert reason in closes[0]["error"]
+
+
+async def test_groups_and_sends_cross_servers_through_the_backplane():
+    bus = f"test-{time.monotonic_ns()}"
+    one = HubServer(EchoHub, name="echo", backplane=MemoryBackplane(bus), options=FAST)
+    two = HubServer(EchoHub, name="echo", backplane=MemoryBackplane(bus), options=FAST)
+    with ThreadedServer(app_with(("/one", one), ("/two", two))) as server:
+        ws = await ws_open(server, "/two")
+        await ws.send('{"type":1,"invocationId":"1","target":"WhoAmI","arguments":[]}' + RS)
+        [reply] = [m for m in await next_messages(ws) if m["type"] == 3]
+        connection_id = reply["result"]
+        # From server one, which does not hold the connection.
+        future = asyncio.run_coroutine_threadsafe(_add_and_send(one, connection_id), server.loop)
+        await asyncio.wrap_future(future)
+        got: list[dict[str, Any]] = []
+        async with asyncio.timeout(3):
+            while not any(m["type"] == 1 for m in got):
+                got.extend(await next_messages(ws))
+                await ws.send('{"type":6}' + RS)
+        assert [m for m in got if m["type"] == 1] == [
+            {"type": 1, "target": "Hello", "arguments": ["blue", {"n": 1}]}
+        ]
+        await ws.close()
+
+
+async def _add_and_send(hub: HubServer, connection_id: str) -> None:
+    await hub.context.groups.add(connection_id, "blue")
+    await hub.context.clients.group("blue").send("Hello", "blue", {"n": 1})
