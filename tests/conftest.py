@@ -85,9 +85,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """Debian's chromium driven by Playwright (sync API), shared by the session's tests."""
+    """Debian's chromium driven by Playwright (sync API), shared by one module's tests.
+
+    Module scope on purpose: while Playwright's sync API is open it marks an event loop as
+    running on the main thread, which breaks asyncio tests that run after it.
+    """
     need(os.path.exists(CHROMIUM), f"{CHROMIUM} is missing (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
