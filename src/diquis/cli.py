@@ -1,4 +1,4 @@
-"""The ``diquis`` command: ``diquis worker --app module:attr [--queues a,b] [--concurrency N]``."""
+"""The ``diquis`` command: serve, worker, migrate, create-superadmin."""
 
 from __future__ import annotations
 
@@ -70,7 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default=os.environ.get("DIQUIS_LOG_LEVEL", "INFO"))
     commands = parser.add_subparsers(dest="command", required=True)
     worker = commands.add_parser("worker", help="run a job server until SIGTERM")
-    worker.add_argument("--app", required=True, help="module:attr naming the JobEngine")
+    worker.add_argument(
+        "--app",
+        default="diquis.app:build_app",
+        help="module:attr naming a JobEngine or an object with .jobs (default: the Diquis app)",
+    )
     worker.add_argument("--queues", default="default", help="comma-separated, by priority")
     worker.add_argument("--concurrency", type=int, default=10)
     worker.add_argument("--name", default=None, help="server id (default host:pid:random)")
@@ -78,7 +82,79 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--heartbeat-interval", type=float, default=2.0)
     worker.add_argument("--server-timeout", type=float, default=15.0)
     worker.set_defaults(handler=_worker)
+
+    serve = commands.add_parser("serve", help="run the web app (API, hub, dashboard, UI)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-worker", action="store_true", help="run no job server in-process")
+    serve.add_argument("--concurrency", type=int, default=10)
+    serve.set_defaults(handler=_serve)
+
+    migrate = commands.add_parser("migrate", help="upgrade the catalog and every tenant database")
+    migrate.set_defaults(handler=_migrate)
+
+    admin = commands.add_parser("create-superadmin", help="create (or reset) a super admin")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", help="default: a generated one, printed once")
+    admin.set_defaults(handler=_create_superadmin)
     return parser
+
+
+def _settings_or_exit() -> Any:
+    from .settings import Settings, SettingsError
+
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise SystemExit(f"configuration error: {exc}") from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import Diquis
+
+    app = Diquis(_settings_or_exit())
+    app.migrate()
+    asgi = app.asgi(run_worker=not args.no_worker, worker_options={"concurrency": args.concurrency})
+    print(f"Diquis is serving on http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(asgi, host=args.host, port=args.port, log_level=args.log_level.lower(),
+                timeout_graceful_shutdown=15)  # fmt: skip
+    app.close()
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from .app import Diquis
+
+    app = Diquis(_settings_or_exit())
+    done = app.migrate(tenants=True)
+    print(f"catalog and job tables up to date; {len(done)} tenant database(s) migrated")
+    app.close()
+    return 0
+
+
+def _create_superadmin(args: argparse.Namespace) -> int:
+    import secrets
+
+    from .app import Diquis
+    from .identity import PasswordPolicyError
+    from .tenancy.domain import ValidationError, validate_email
+
+    app = Diquis(_settings_or_exit())
+    app.migrate()
+    password = args.password or secrets.token_urlsafe(12)
+    try:
+        email = validate_email(args.email, "--email")
+        _, created = app.users.ensure_superadmin(email, password)
+    except (ValidationError, PasswordPolicyError) as exc:
+        raise SystemExit(f"create-superadmin: {exc}") from None
+    finally:
+        app.close()
+    print(f"super admin {email} {'created' if created else 'updated'}")
+    if not args.password:
+        print(f"password: {password}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     result: int = args.handler(args)
     return result
 

@@ -1,0 +1,243 @@
+"""The composition root: settings -> one ASGI app (API, hub, dashboard, web UI) and jobs."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from .dashboard import SuperAdminFromSessionCookie, create_dashboard
+from .jobs import JobContext, JobEngine, JobFilter
+from .realtime import HubContext, HubRoute, HubServer, backplane_from_url, publisher_context
+from .settings import Settings
+from .tenancy.api.routes import build_router
+from .tenancy.application.provision import ProvisionTenantJob
+from .tenancy.application.use_cases import TenantService
+from .tenancy.hub import HUB_NAME, NotificationsHub, token_authenticator
+from .tenancy.infrastructure import migrations
+from .tenancy.infrastructure.adapters import EngineJobService, EnvFaults, RateLimiter
+from .tenancy.infrastructure.db import Catalog
+from .tenancy.infrastructure.mail import DevMailbox, MailTransport, OutboxMailer, SmtpTransport
+from .tenancy.infrastructure.notifier import HubNotifier
+from .tenancy.infrastructure.repositories import SqlTenantRepository, SqlUsers
+from .tenancy.infrastructure.tenant_databases import TenantDatabases
+
+log = logging.getLogger("diquis")
+
+
+class _Durations(JobFilter):
+    """Feeds the job duration histogram of /metrics from runs in this process."""
+
+    def __init__(self, histogram: Histogram) -> None:
+        self.histogram = histogram
+        self.started: dict[int, float] = {}
+
+    async def before_perform(self, context: JobContext) -> None:
+        self.started[context.job_id] = time.perf_counter()
+
+    async def after_perform(self, context: JobContext, error: BaseException | None) -> None:
+        began = self.started.pop(context.job_id, None)
+        if began is not None:
+            self.histogram.labels(
+                target=context.target, outcome="failed" if error else "succeeded"
+            ).observe(time.perf_counter() - began)
+
+
+class Diquis:
+    """Everything wired together; ``diquis worker`` and ``diquis serve`` both build one."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings = settings or Settings.from_env()
+        self.catalog = Catalog(settings.database_url)
+        self.jobs = JobEngine(settings.database_url)
+        self.hub = HubServer(
+            NotificationsHub, name=HUB_NAME, authenticator=token_authenticator(settings.secret_key),
+            backplane=settings.backplane_url,
+        )  # fmt: skip
+        self._publisher: HubContext | None = None
+        self.serving_http = False
+        self.users = SqlUsers(self.catalog)
+        self.tenants = SqlTenantRepository(self.catalog)
+        self.tenant_databases = TenantDatabases(settings.database_url, settings.data_dir)
+        self.notifier = HubNotifier(self.catalog, self.users, self.hub_context)
+        self.mailbox = DevMailbox(settings.data_dir / "mailbox") if not settings.smtp_url else None
+        transport: MailTransport = (
+            SmtpTransport(settings.smtp_url, settings.mail_from)
+            if settings.smtp_url
+            else self.mailbox  # type: ignore[assignment]
+        )
+        self.mailer = OutboxMailer(self.catalog, transport)
+        self.faults = EnvFaults(settings.faults, settings.demo_step_delay)
+        self.tenant_service = TenantService(self.catalog, self.tenants, EngineJobService(self.jobs))
+        self.rate_limiter = RateLimiter(self.catalog)
+        self.secret_key = settings.secret_key
+        self.token_ttl = settings.token_ttl
+        self.secure_cookies = settings.public_url.startswith("https://")
+        self.metrics = CollectorRegistry()
+        self.job_durations = Histogram(
+            "diquis_job_duration_seconds", "Run time of jobs in this process",
+            ["target", "outcome"], registry=self.metrics,
+        )  # fmt: skip
+        self.jobs.add_filter(_Durations(self.job_durations))
+        self.jobs.register_class(
+            ProvisionTenantJob, methods=["execute"], factory=self.provision_job,
+            name="tenancy.ProvisionTenantJob",
+        )  # fmt: skip
+
+    # -- wiring -------------------------------------------------------------------------
+
+    def hub_context(self) -> HubContext:
+        """The local hub in a web process; a backplane publisher in a worker process."""
+        if self.serving_http:
+            return self.hub.context
+        if self._publisher is None:
+            if self.settings.backplane_url.startswith("memory://"):
+                log.warning(
+                    "this process serves no hub and DIQUIS_BACKPLANE_URL is in-memory: live "
+                    "notifications from its jobs reach nobody (they are still stored)"
+                )
+            self._publisher = publisher_context(
+                backplane_from_url(self.settings.backplane_url), HUB_NAME
+            )
+        return self._publisher
+
+    def provision_job(self) -> ProvisionTenantJob:
+        """A ProvisionTenantJob with its dependencies (the job engine's factory)."""
+        return ProvisionTenantJob(
+            self.tenants, self.users, self.tenant_databases, self.notifier, self.mailer,
+            self.faults, self.settings.public_url,
+        )  # fmt: skip
+
+    def migrate(self, tenants: bool = False) -> list[str]:
+        """Upgrade the catalog and job tables (and every tenant database); tenant slugs done."""
+        migrations.upgrade(self.catalog.engine, "catalog")
+        self.jobs.storage.migrate()
+        done: list[str] = []
+        if tenants:
+            import asyncio
+
+            for slug in asyncio.run(self.tenants.slugs()):
+                if asyncio.run(self.tenant_databases.exists(slug)):
+                    asyncio.run(self.tenant_databases.migrate(slug))
+                    done.append(slug)
+        return done
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.jobs.close()
+        self.catalog.dispose()
+
+    # -- HTTP ---------------------------------------------------------------------------
+
+    def asgi(
+        self, *, run_worker: bool = True, worker_options: dict[str, Any] | None = None
+    ) -> FastAPI:
+        """The whole web app; with ``run_worker`` the job server runs in its lifespan."""
+        self.serving_http = True
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            async with self.hub.lifespan():
+                if run_worker:
+                    async with self.jobs.server(**(worker_options or {})):
+                        yield
+                else:
+                    yield
+
+        app = FastAPI(
+            title="Diquis", version="0.1.0", lifespan=lifespan, docs_url="/docs",
+            openapi_url="/openapi.json", redoc_url=None,
+        )  # fmt: skip
+        app.include_router(build_router(self))
+        app.router.routes.append(HubRoute("/hubs/notifications", self.hub))
+        dashboard = create_dashboard(
+            self.jobs, authorization=SuperAdminFromSessionCookie(self.settings.secret_key),
+            csrf_secret=self.settings.secret_key, base_path="/hangfire",
+        )  # fmt: skip
+        app.router.routes.append(Mount("/hangfire", app=dashboard))
+
+        @app.get("/healthz", include_in_schema=False)
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok"}
+
+        @app.get("/readyz", include_in_schema=False)
+        async def readyz() -> Response:
+            try:
+                await self.catalog.run(lambda c: c.execute(text("SELECT 1")))
+            except Exception as exc:
+                return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, 503)
+            return JSONResponse({"status": "ready"})
+
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            return PlainTextResponse(
+                generate_latest(self.metrics).decode(), media_type="text/plain; version=0.0.4"
+            )
+
+        self._register_gauges()
+        web_dir = self.settings.web_dir
+        if (web_dir / "index.html").exists():
+            app.router.routes.append(Mount("/", app=SpaFiles(directory=web_dir, html=True)))
+        else:
+
+            @app.get("/", include_in_schema=False)
+            async def no_web() -> PlainTextResponse:
+                return PlainTextResponse(
+                    f"Diquis API is running; the web app is not built ({web_dir} has no "
+                    "index.html). `make demo` builds it. API docs: /docs, dashboard: /hangfire."
+                )
+
+        return app
+
+    def _register_gauges(self) -> None:
+        jobs = self.jobs
+        hub = self.hub
+
+        class _Live:
+            def collect(self) -> Any:
+                states = GaugeMetricFamily("diquis_jobs", "Jobs by state", labels=["state"])
+                for state, count in jobs.storage.state_counts().items():
+                    states.add_metric([state.value], count)
+                yield states
+                yield GaugeMetricFamily(
+                    "diquis_hub_connections", "Open hub connections in this process",
+                    value=len(hub.connections),
+                )  # fmt: skip
+
+        self.metrics.register(_Live())
+
+
+class SpaFiles(StaticFiles):
+    """Static files of the web app; unknown paths get index.html (client-side routes)."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        try:
+            return await super().get_response(path, scope)
+        except StarletteHTTPException as exc:
+            if exc.status_code != 404 or "." in Path(path).name:
+                raise
+            return await super().get_response("index.html", scope)
+
+
+def build_app() -> Diquis:
+    """The application from ``DIQUIS_*`` settings (``diquis worker``'s default ``--app``)."""
+    return Diquis()
+
+
+def create_asgi() -> FastAPI:
+    """The ASGI app with the job server in-process (a uvicorn factory)."""
+    return build_app().asgi()

@@ -1,0 +1,130 @@
+"""One settings object, read from ``DIQUIS_*`` environment variables, with embedded defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROVISIONING_STEPS = ("create_database", "migrate", "seed", "notify", "email")
+
+
+class SettingsError(ValueError):
+    """An environment variable with a value Diquis cannot use; the message names it."""
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value < 0:
+        raise SettingsError(f"{name}={raw!r} must not be negative")
+    return value
+
+
+def parse_faults(raw: str) -> dict[str, int]:
+    """``migrate:2,email:1`` -> {"migrate": 2, "email": 1}; names must be provisioning steps."""
+    faults: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        step, _, count = item.partition(":")
+        if step not in PROVISIONING_STEPS:
+            raise SettingsError(
+                f"DIQUIS_FAULTS names an unknown step {step!r}; "
+                f"steps: {', '.join(PROVISIONING_STEPS)}"
+            )
+        try:
+            faults[step] = int(count or "1")
+        except ValueError:
+            raise SettingsError(f"DIQUIS_FAULTS count for {step!r} is not a number") from None
+    return faults
+
+
+def _secret(data_dir: Path, env: Mapping[str, str]) -> str:
+    given = env.get("DIQUIS_SECRET_KEY", "").strip()
+    if given:
+        if len(given) < 32:
+            raise SettingsError("DIQUIS_SECRET_KEY must be at least 32 characters")
+        return given
+    path = data_dir / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_urlsafe(48)
+    # O_EXCL: when several processes start at once, one key wins and all read it
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the application reads from its environment."""
+
+    data_dir: Path
+    database_url: str
+    secret_key: str
+    public_url: str
+    smtp_url: str | None
+    mail_from: str
+    backplane_url: str
+    dev: bool
+    faults: dict[str, int] = field(default_factory=dict)
+    demo_step_delay: float = 0.0
+    web_dir: Path = Path("web/dist")
+    token_ttl: int = 8 * 3600
+
+    @property
+    def uses_postgres(self) -> bool:
+        """Whether the catalog (and so the tenants' databases) live in PostgreSQL."""
+        return self.database_url.startswith(("postgresql://", "postgres://"))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read ``DIQUIS_*`` variables; unset ones get the embedded defaults."""
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("DIQUIS_DATA_DIR", "./.diquis")).resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        database_url = env.get("DIQUIS_DATABASE_URL") or f"sqlite:///{data_dir}/diquis.db"
+        if not database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise SettingsError(
+                f"DIQUIS_DATABASE_URL={database_url!r}: use sqlite:///path or postgresql://..."
+            )
+        public_url = env.get("DIQUIS_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+        if not public_url.startswith(("http://", "https://")):
+            raise SettingsError(f"DIQUIS_PUBLIC_URL={public_url!r} must start with http(s)://")
+        smtp_url = env.get("DIQUIS_SMTP_URL") or None
+        if smtp_url is not None and not smtp_url.startswith(("smtp://", "smtps://")):
+            raise SettingsError(f"DIQUIS_SMTP_URL={smtp_url!r} must start with smtp:// or smtps://")
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            secret_key=_secret(data_dir, env),
+            public_url=public_url,
+            smtp_url=smtp_url,
+            mail_from=env.get("DIQUIS_MAIL_FROM", "Diquis <no-reply@diquis.local>"),
+            backplane_url=env.get("DIQUIS_BACKPLANE_URL") or "memory://diquis",
+            dev=_bool(env, "DIQUIS_DEV"),
+            faults=parse_faults(env.get("DIQUIS_FAULTS", "")),
+            demo_step_delay=_float(env, "DIQUIS_DEMO_STEP_DELAY", 0.0),
+            web_dir=Path(env.get("DIQUIS_WEB_DIR", "web/dist")).resolve(),
+        )

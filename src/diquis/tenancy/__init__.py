@@ -1,0 +1,1 @@
+"""The reference application: tenants provisioned by background jobs, with live feedback."""

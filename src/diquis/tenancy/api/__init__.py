@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): auth, tenants, sign-up, notifications, dev mailbox."""

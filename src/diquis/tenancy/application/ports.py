@@ -1,0 +1,150 @@
+"""What the application needs from the outside world, as small protocols."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..domain import Tenant
+
+
+class Transaction(Protocol):
+    """An open unit of work; adapters that take it write inside it (opaque to use cases)."""
+
+
+class TransactionManager(Protocol):
+    """Opens units of work that commit together or not at all."""
+
+    def begin(self) -> contextlib.AbstractAsyncContextManager[Transaction]:
+        """A transaction, committed when the block ends cleanly."""
+        ...
+
+
+class BackgroundJobService(Protocol):
+    """Runs a call later, durably, in some worker (the seed's IBackgroundJobService)."""
+
+    async def enqueue(
+        self,
+        method: Callable[..., Any],
+        *args: Any,
+        tags: tuple[str, ...] = (),
+        tx: Transaction | None = None,
+    ) -> str:
+        """Schedule ``method(*args)``; with ``tx`` the job exists only if ``tx`` commits."""
+        ...
+
+    async def requeue(self, job_id: str) -> None:
+        """Run an existing job again now (ConflictError while it is queued or running)."""
+        ...
+
+
+class TenantRepository(Protocol):
+    """Tenants in the catalog."""
+
+    async def add(self, tenant: Tenant, tx: Transaction) -> None:
+        """Store a new tenant (DuplicateTenantError for a taken name or slug)."""
+        ...
+
+    async def set_job(self, tenant_id: str, job_id: str, tx: Transaction) -> None:
+        """Remember the tenant's provisioning job."""
+        ...
+
+    async def get(self, tenant_id: str) -> Tenant | None:
+        """One tenant, or None."""
+        ...
+
+    async def list(self, limit: int, offset: int) -> tuple[list[Tenant], int]:
+        """A page of tenants, newest first, and the total."""
+        ...
+
+    async def save(self, tenant: Tenant) -> None:
+        """Store a tenant's new status, error and counters."""
+        ...
+
+
+class UserDirectory(Protocol):
+    """Users in the catalog, as provisioning needs them."""
+
+    async def ensure_tenant_admin(self, tenant_id: str, email: str) -> str:
+        """The id of the tenant's admin user, created once."""
+        ...
+
+    async def has_password(self, user_id: str) -> bool:
+        """Whether the user has set a password already."""
+        ...
+
+    async def issue_password_token(self, user_id: str) -> str:
+        """A single-use token for the set-password link (stored hashed)."""
+        ...
+
+    async def tenant_admins(self, tenant_id: str) -> list[str]:
+        """Ids of the tenant's admin users."""
+        ...
+
+
+class DatabaseMigrator(Protocol):
+    """Each tenant's own database."""
+
+    async def ensure_database(self, slug: str) -> None:
+        """Create the tenant's database, or reuse it if it exists."""
+        ...
+
+    async def migrate(self, slug: str) -> None:
+        """Bring the tenant's database to the latest schema (versioned, repeatable)."""
+        ...
+
+    async def seed(self, slug: str, tenant: Tenant) -> None:
+        """Write the tenant's initial data (upserts: repeatable)."""
+        ...
+
+
+class Notifier(Protocol):
+    """Tells people what happened, live and in their inbox."""
+
+    async def notify_user(self, user_id: str, kind: str, message: str, *, key: str) -> bool:
+        """Store and push a notification once per ``key``; whether it was new."""
+        ...
+
+    async def tenant_status_changed(self, tenant: Tenant) -> None:
+        """Push the tenant's status to super admins and to that tenant's admins."""
+        ...
+
+
+@dataclass(frozen=True)
+class Email:
+    """One e-mail to send."""
+
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+
+
+class Mailer(Protocol):
+    """Sends e-mail at most once per key."""
+
+    async def was_sent(self, key: str) -> bool:
+        """Whether the e-mail with ``key`` went out already."""
+        ...
+
+    async def send(self, email: Email, *, key: str) -> bool:
+        """Send unless ``key`` was sent already; whether it was sent now."""
+        ...
+
+
+class FaultInjector(Protocol):
+    """Dev/test hook that makes named provisioning steps fail (DIQUIS_FAULTS)."""
+
+    async def step(self, name: str) -> None:
+        """Called before each step: may wait (demo delay) or raise an injected fault."""
+        ...
+
+
+class Clock(Protocol):
+    """The time, as an aware datetime."""
+
+    def __call__(self) -> Any:
+        """Now."""
+        ...

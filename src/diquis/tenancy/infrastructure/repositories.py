@@ -1,0 +1,280 @@
+"""Tenants and users in the catalog (SQL), behind the application's ports."""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import IntegrityError
+
+from ...identity import ROLE_ADMIN, ROLE_SUPERADMIN, Principal, hash_password, verify_password
+from ...identity.passwords import validate_password
+from ..application.provision import ProvisioningError
+from ..domain import DuplicateTenantError, ProvisioningStatus, Tenant, ValidationError
+from .db import Catalog, password_tokens, tenants, users
+
+TOKEN_TTL = dt.timedelta(hours=72)
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    """Now, as an aware UTC datetime."""
+    return dt.datetime.now(dt.UTC)
+
+
+def _tenant(row: RowMapping) -> Tenant:
+    return Tenant(
+        id=row["id"], name=row["name"], slug=row["slug"],
+        status=ProvisioningStatus(row["status"]), admin_email=row["admin_email"],
+        initiator_user_id=row["initiator_user_id"], job_id=row["job_id"],
+        last_error=row["last_error"], failures=row["failures"],
+        created_at=row["created_at"], updated_at=row["updated_at"],
+    )  # fmt: skip
+
+
+class SqlTenantRepository:
+    """TenantRepository over the catalog."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    async def add(self, tenant: Tenant, tx: object) -> None:
+        def write(conn: Connection) -> None:
+            taken = conn.execute(
+                select(tenants.c.name).where(
+                    (func.lower(tenants.c.name) == tenant.name.lower())
+                    | (tenants.c.slug == tenant.slug)
+                )
+            ).first()
+            if taken is not None:
+                raise DuplicateTenantError(f"a tenant named {taken[0]!r} exists already")
+            nested = conn.begin_nested()
+            try:
+                conn.execute(insert(tenants).values(**_values(tenant)))
+            except IntegrityError:
+                # a concurrent insert won between our check and our write: the unique
+                # constraints, not the check, are what guarantee one tenant per name
+                nested.rollback()
+                raise DuplicateTenantError(
+                    f"a tenant named {tenant.name!r} exists already"
+                ) from None
+            nested.commit()
+
+        await self.catalog.in_tx(tx, write)
+
+    async def set_job(self, tenant_id: str, job_id: str, tx: object) -> None:
+        await self.catalog.in_tx(
+            tx,
+            lambda conn: conn.execute(
+                update(tenants).where(tenants.c.id == tenant_id).values(job_id=job_id)
+            ),
+        )
+
+    async def get(self, tenant_id: str) -> Tenant | None:
+        def read(conn: Connection) -> Tenant | None:
+            row = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).mappings().first()
+            return None if row is None else _tenant(row)
+
+        return await self.catalog.run(read)
+
+    async def list(self, limit: int, offset: int) -> tuple[builtins.list[Tenant], int]:
+        def read(conn: Connection) -> tuple[builtins.list[Tenant], int]:
+            rows = conn.execute(
+                select(tenants).order_by(tenants.c.created_at.desc(), tenants.c.id)
+                .limit(limit).offset(offset)
+            ).mappings().all()  # fmt: skip
+            total = conn.execute(select(func.count()).select_from(tenants)).scalar_one()
+            return [_tenant(r) for r in rows], int(total)
+
+        return await self.catalog.run(read)
+
+    async def save(self, tenant: Tenant) -> None:
+        values = _values(tenant)
+        for fixed in ("id", "name", "slug", "created_at", "admin_email", "initiator_user_id"):
+            values.pop(fixed)
+        await self.catalog.run(
+            lambda conn: conn.execute(
+                update(tenants).where(tenants.c.id == tenant.id).values(**values)
+            )
+        )
+
+    async def slugs(self) -> builtins.list[str]:
+        """Slugs of every tenant whose database may exist (for ``diquis migrate``)."""
+        return await self.catalog.run(
+            lambda conn: [
+                r[0] for r in conn.execute(select(tenants.c.slug).order_by(tenants.c.slug))
+            ]
+        )
+
+
+def _values(tenant: Tenant) -> dict[str, Any]:
+    return {
+        "id": tenant.id, "name": tenant.name, "slug": tenant.slug, "status": tenant.status.value,
+        "admin_email": tenant.admin_email, "initiator_user_id": tenant.initiator_user_id,
+        "job_id": tenant.job_id, "last_error": tenant.last_error, "failures": tenant.failures,
+        "created_at": tenant.created_at, "updated_at": tenant.updated_at,
+    }  # fmt: skip
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# verifying against a real hash when the user does not exist keeps login timing even
+_DUMMY_HASH = hash_password("no-such-user-timing-guard")
+
+
+class SqlUsers:
+    """Users in the catalog: logins, super admins, tenant admins, set-password tokens."""
+
+    def __init__(self, catalog: Catalog, clock: Clock = utcnow) -> None:
+        self.catalog = catalog
+        self.clock = clock
+
+    async def authenticate(self, email: str, password: str) -> Principal | None:
+        """The principal for a correct e-mail and password, else None."""
+        row = await self.catalog.run(
+            lambda c: c.execute(select(users).where(users.c.email == email.strip().lower()))
+            .mappings().first()
+        )  # fmt: skip
+        hashed = row["password_hash"] if row is not None else None
+        if not verify_password(password, hashed or _DUMMY_HASH) or row is None or not hashed:
+            return None
+        return Principal(row["id"], row["role"], row["tenant_id"], row["email"])
+
+    async def get(self, user_id: str) -> Principal | None:
+        """A user by id, as a principal."""
+        row = await self.catalog.run(
+            lambda c: c.execute(select(users).where(users.c.id == user_id)).mappings().first()
+        )
+        return (
+            None
+            if row is None
+            else Principal(row["id"], row["role"], row["tenant_id"], row["email"])
+        )
+
+    def ensure_superadmin(self, email: str, password: str) -> tuple[str, bool]:
+        """Create the super admin, or reset its password; (user id, created?)."""
+        validate_password(password, email=email)
+        hashed = hash_password(password)
+
+        def write(conn: Connection) -> tuple[str, bool]:
+            row = conn.execute(
+                select(users.c.id, users.c.role).where(users.c.email == email)
+            ).first()
+            if row is not None:
+                if row[1] != ROLE_SUPERADMIN:
+                    raise ValidationError("email", "belongs to a tenant user, not a super admin")
+                conn.execute(update(users).where(users.c.id == row[0]).values(password_hash=hashed))
+                return str(row[0]), False
+            user_id = str(uuid.uuid4())
+            conn.execute(
+                insert(users).values(
+                    id=user_id, email=email, password_hash=hashed, role=ROLE_SUPERADMIN,
+                    tenant_id=None, created_at=self.clock(),
+                )
+            )  # fmt: skip
+            return user_id, True
+
+        return self.catalog.run_sync(write)
+
+    async def email_taken(self, email: str) -> bool:
+        """Whether any user has this e-mail."""
+        row = await self.catalog.run(
+            lambda c: c.execute(select(users.c.id).where(users.c.email == email)).first()
+        )
+        return row is not None
+
+    async def ensure_tenant_admin(self, tenant_id: str, email: str) -> str:
+        def write(conn: Connection) -> str:
+            row = conn.execute(
+                select(users.c.id, users.c.tenant_id).where(users.c.email == email)
+            ).first()
+            if row is not None:
+                if row[1] != tenant_id:
+                    raise ProvisioningError("the admin e-mail belongs to another account")
+                return str(row[0])
+            user_id = str(uuid.uuid4())
+            conn.execute(
+                insert(users).values(
+                    id=user_id, email=email, password_hash=None, role=ROLE_ADMIN,
+                    tenant_id=tenant_id, created_at=self.clock(),
+                )
+            )  # fmt: skip
+            return user_id
+
+        return await self.catalog.run(write)
+
+    async def has_password(self, user_id: str) -> bool:
+        row = await self.catalog.run(
+            lambda c: c.execute(select(users.c.password_hash).where(users.c.id == user_id)).first()
+        )
+        return row is not None and row[0] is not None
+
+    async def issue_password_token(self, user_id: str) -> str:
+        token = secrets.token_urlsafe(32)
+        now = self.clock()
+        await self.catalog.run(
+            lambda c: c.execute(
+                insert(password_tokens).values(
+                    token_hash=_token_hash(token), user_id=user_id, expires_at=now + TOKEN_TTL,
+                    used_at=None, created_at=now,
+                )
+            )
+        )  # fmt: skip
+        return token
+
+    async def tenant_admins(self, tenant_id: str) -> list[str]:
+        return await self.catalog.run(
+            lambda c: [
+                str(r[0])
+                for r in c.execute(
+                    select(users.c.id).where(
+                        (users.c.tenant_id == tenant_id) & (users.c.role == ROLE_ADMIN)
+                    )
+                )
+            ]
+        )
+
+    async def set_password(self, token: str, password: str) -> str:
+        """Use a set-password token once; returns the user id (ValidationError otherwise)."""
+        now = self.clock()
+
+        def write(conn: Connection) -> str:
+            row = conn.execute(
+                select(password_tokens, users.c.email)
+                .join(users, users.c.id == password_tokens.c.user_id)
+                .where(password_tokens.c.token_hash == _token_hash(token))
+            ).mappings().first()  # fmt: skip
+            if row is None:
+                raise ValidationError("token", "is not valid")
+            if row["used_at"] is not None:
+                raise ValidationError("token", "has been used already")
+            if row["expires_at"] <= now:
+                raise ValidationError("token", "has expired")
+            try:
+                validate_password(password, email=row["email"])
+            except ValueError as exc:
+                raise ValidationError("password", str(exc)) from None
+            used = conn.execute(
+                update(password_tokens)
+                .where(password_tokens.c.token_hash == row["token_hash"])
+                .where(password_tokens.c.used_at.is_(None))
+                .values(used_at=now)
+            )  # fmt: skip
+            if used.rowcount != 1:
+                raise ValidationError("token", "has been used already")
+            conn.execute(
+                update(users).where(users.c.id == row["user_id"])
+                .values(password_hash=hash_password(password))
+            )  # fmt: skip
+            return str(row["user_id"])
+
+        return await self.catalog.run(write)
