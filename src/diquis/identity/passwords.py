@@ -27,7 +27,8 @@ def validate_password(password: str, *, email: str | None = None) -> None:
         raise PasswordPolicyError(f"password must be at most {MAX_LENGTH} characters long")
     if len(set(password)) < 5:
         raise PasswordPolicyError("password must use at least 5 different characters")
-    if email and email.split("@")[0].lower() in password.lower():
+    local = email.split("@")[0].lower() if email else ""
+    if len(local) >= 3 and local in password.lower():
         raise PasswordPolicyError("password must not contain the e-mail's name")
     if password.lower() in {"password123", "1234567890", "qwertyuiop", "letmein123"}:
         raise PasswordPolicyError("password is too common")
