@@ -20,8 +20,8 @@ from pysignalr.client import SignalRClient
 from sqlalchemy import select
 
 from diquis.app import Diquis
-from diquis.tenancy.infrastructure.db import tenants
 from diquis.settings import Settings
+from diquis.tenancy.infrastructure.db import tenants
 from tests.realtime.conftest import ThreadedServer, free_port
 
 SECRET = "tenancy-tests-secret-key-with-enough-bytes"
@@ -143,7 +143,7 @@ def start_app(database_url: str, tmp_path: Path, smtp: tuple[Mailbox, int]) -> I
                 "heartbeat_interval": 0.2,
                 "server_timeout": 2.0,
                 "scheduler_interval": 0.2,
-            }  # fmt: skip
+            }
         )
         with ThreadedServer(asgi) as server:
             running = Running(app, server.base, box, "", admin_id)
