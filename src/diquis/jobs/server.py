@@ -89,6 +89,7 @@ class Server:
         self.expire_interval = expire_interval
         self._running: dict[int, _Running] = {}
         self._pending: list[Outcome] = []
+        self._writing = 0
         self._io_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="diquis-io")
         self._job_threads = ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix="diquis-job"
@@ -220,7 +221,9 @@ class Server:
     async def _fetch_loop(self) -> None:
         storage = self.engine.storage
         while not self._stopping:
-            free = self.concurrency - len(self._running)
+            # outcomes not yet written still hold their slot: claiming ahead of the writer
+            # would pile up Processing rows (and widen what a crash makes run again)
+            free = self.concurrency - len(self._running) - len(self._pending) - self._writing
             if free <= 0:
                 self._slot_free.clear()
                 await self._slot_free.wait()
@@ -374,6 +377,7 @@ class Server:
         delay = 0.1
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            self._writing = len(batch)
             try:
                 await self._io(self.engine.storage.finish, self.id, batch, self._now())
             except Exception:
@@ -382,6 +386,9 @@ class Server:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
+            finally:
+                self._writing = 0
+                self._slot_free.set()
             for outcome in batch:
                 for f in self.engine.filters:
                     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 import threading
 import time
@@ -13,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import ConfigurationError
-from ..model import ClaimedJob, StateChange
+from ..model import ClaimedJob, Outcome, StateChange
 from ..states import State
 from .base import CLAIM_COLUMNS, Storage, Waker, marks
 from .schema import SCHEMA_VERSION, SQLITE_SCHEMA
@@ -64,7 +65,7 @@ class SQLiteStorage(Storage):
             self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        enable_wal(conn)
         conn.execute(f"PRAGMA synchronous = {self.synchronous}")
         with self._lock:
             self._all.append(conn)
@@ -154,6 +155,37 @@ class SQLiteStorage(Storage):
             )
         return claimed
 
+    def finish(self, server_id: str, outcomes: Sequence[Outcome], now: float) -> int:
+        """One set-based UPDATE for the whole batch (outcomes passed as a JSON array)."""
+        if not outcomes:
+            return 0
+        batch = json.dumps(
+            [
+                [o.job_id, o.attempt, o.state.value, o.reason, o.expire_at, o.result, o.error,
+                 o.scheduled_at, o.retry_count]
+                for o in outcomes
+            ]
+        )  # fmt: skip
+        with self.transaction() as conn:
+            rows = conn.execute(
+                "UPDATE diquis_jobs SET state = d.value ->> 2, reason = d.value ->> 3,"
+                " finished_at = CASE WHEN d.value ->> 2 = 'Scheduled' THEN NULL ELSE ? END,"
+                " expire_at = d.value ->> 4, result = d.value ->> 5, error = d.value ->> 6,"
+                " scheduled_at = d.value ->> 7, retry_count = d.value ->> 8"
+                " FROM json_each(?) AS d WHERE diquis_jobs.id = d.value ->> 0"
+                " AND diquis_jobs.state = 'Processing' AND diquis_jobs.server_id = ?"
+                " AND diquis_jobs.attempt = d.value ->> 1 RETURNING id",
+                (now, batch, server_id),
+            ).fetchall()
+            done = {r[0] for r in rows}
+            written = [o for o in outcomes if o.job_id in done]
+            self.add_history(conn, server_id, now, written)
+            self.count_outcomes(conn, server_id, now, [o.state for o in written])
+            self.resolve_continuations(
+                conn, now, [o.job_id for o in written if o.state is not State.SCHEDULED]
+            )
+        return len(written)
+
     async def state_changes(self, poll_interval: float = 0.05) -> AsyncIterator[StateChange]:
         conn = self.connect()
         try:
@@ -175,6 +207,24 @@ class SQLiteStorage(Storage):
 
     def waker(self, queues: Sequence[str]) -> Waker:
         return _DataVersionWaker(self.connect())
+
+
+def enable_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
+    """Switch the file to WAL (once per database; it sticks).
+
+    Changing the journal mode needs a moment alone with the file, and SQLite reports
+    "database is locked" at once instead of waiting when processes start together.
+    """
+    for _ in range(attempts):
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+        time.sleep(0.02)
+    raise ConfigurationError(f"could not switch {conn} to WAL mode: the database stays locked")
 
 
 def _latency(job: ClaimedJob, now: float) -> str | None:
