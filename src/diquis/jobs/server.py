@@ -221,9 +221,11 @@ class Server:
     async def _fetch_loop(self) -> None:
         storage = self.engine.storage
         while not self._stopping:
-            # outcomes not yet written still hold their slot: claiming ahead of the writer
-            # would pile up Processing rows (and widen what a crash makes run again)
-            free = self.concurrency - len(self._running) - len(self._pending) - self._writing
+            # claiming may run one batch of unwritten outcomes ahead of the writer (the two
+            # overlap), no more: beyond that, Processing rows would pile up and widen what
+            # a crash makes run again
+            backlog = len(self._pending) + self._writing
+            free = self.concurrency - len(self._running) - max(0, backlog - self.concurrency)
             if free <= 0:
                 self._slot_free.clear()
                 await self._slot_free.wait()
