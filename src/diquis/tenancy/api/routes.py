@@ -1,6 +1,5 @@
 """HTTP routes of the tenancy application."""
 
-
 import datetime as dt
 from typing import Annotated, Any, Protocol
 

@@ -1,0 +1,188 @@
+"""The client process of the job benchmark: creates the schema, enqueues, probes latency.
+
+``python _client.py KIND MODE [ARGS]`` with KIND one of diquis, huey, procrastinate, saq
+(the store comes from the environment, see the ``*_app`` modules) and MODE one of
+
+* ``setup`` — create the tables;
+* ``enqueue N START`` — enqueue no-op jobs START..START+N-1 one call at a time, each
+  its own durable commit, and print ``{"n": N, "seconds": S}``;
+* ``latency M INTERVAL_MS`` — once a worker has run a warm-up job, enqueue M stamp jobs
+  spaced INTERVAL_MS apart and wait until all have started (the workers write the stamps).
+
+Timing covers only the enqueue loop: imports and connecting are done before it starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+Enqueue = Callable[[int], None]
+Stamp = Callable[[float], None]
+AEnqueue = Callable[[int], Awaitable[None]]
+AStamp = Callable[[float], Awaitable[None]]
+
+
+def count_stamps(warm: bool) -> int:
+    """How many stamp lines the workers wrote (warm-up ones, or measured ones)."""
+    total = 0
+    for path in Path(os.environ["BENCH_STAMPS"]).glob("*.txt"):
+        for line in path.read_text().splitlines():
+            if line and (float(line.split()[0]) < 0) == warm:
+                total += 1
+    return total
+
+
+def wait_stamps(want: int, warm: bool, timeout: float) -> bool:
+    """Wait (bounded) until ``want`` stamps exist."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if count_stamps(warm) >= want:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+# -- the enqueue loop and the latency probe, sync and async flavours ---------------------
+
+
+def run_enqueue(enqueue: Enqueue, n: int, start: int) -> float:
+    began = time.perf_counter()
+    for i in range(start, start + n):
+        enqueue(i)
+    return time.perf_counter() - began
+
+
+def run_latency(stamp: Stamp, m: int, interval: float) -> bool:
+    for warm in range(1, 4):  # a worker is up and idle once it has run a warm-up job
+        stamp(-1.0)
+        if not wait_stamps(warm, warm=True, timeout=60.0):
+            return False
+    time.sleep(0.3)
+    began = time.monotonic()
+    for k in range(m):
+        stamp(time.time())
+        pause = began + (k + 1) * interval - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+    return wait_stamps(m, warm=False, timeout=30.0)
+
+
+async def arun_enqueue(enqueue: AEnqueue, n: int, start: int) -> float:
+    began = time.perf_counter()
+    for i in range(start, start + n):
+        await enqueue(i)
+    return time.perf_counter() - began
+
+
+async def arun_latency(stamp: AStamp, m: int, interval: float) -> bool:
+    for warm in range(1, 4):
+        await stamp(-1.0)
+        if not await asyncio.to_thread(wait_stamps, warm, True, 60.0):
+            return False
+    await asyncio.sleep(0.3)
+    began = time.monotonic()
+    for k in range(m):
+        await stamp(time.time())
+        pause = began + (k + 1) * interval - time.monotonic()
+        if pause > 0:
+            await asyncio.sleep(pause)
+    return await asyncio.to_thread(wait_stamps, m, False, 30.0)
+
+
+# -- per library -------------------------------------------------------------------------
+
+
+def diquis(mode: str, args: list[str]) -> dict[str, object]:
+    from diquis_app import engine, noop, stamp
+
+    engine.storage  # noqa: B018 - open the storage and bring its schema up to date
+    if mode == "setup":
+        return {}
+    if mode == "enqueue":
+        n, start = int(args[0]), int(args[1])
+        return {"n": n, "seconds": run_enqueue(lambda i: engine.enqueue(noop, i), n, start)}
+    ok = run_latency(lambda t0: engine.enqueue(stamp, t0), int(args[0]), float(args[1]) / 1000)
+    return {"ok": ok}
+
+
+def huey(mode: str, args: list[str]) -> dict[str, object]:
+    import huey_app
+
+    huey_app.huey.pending_count()  # connect (and create the tables) before timing
+    if mode == "setup":
+        return {}
+    if mode == "enqueue":
+        n, start = int(args[0]), int(args[1])
+        return {"n": n, "seconds": run_enqueue(huey_app.noop, n, start)}
+    ok = run_latency(huey_app.stamp, int(args[0]), float(args[1]) / 1000)
+    return {"ok": ok}
+
+
+async def procrastinate(mode: str, args: list[str]) -> dict[str, object]:
+    from procrastinate_app import app, noop, stamp
+
+    async with app.open_async():
+        if mode == "setup":
+            await app.schema_manager.apply_schema_async()
+            return {}
+
+        async def enqueue(i: int) -> None:
+            await noop.defer_async(i=i)
+
+        async def probe(t0: float) -> None:
+            await stamp.defer_async(t0=t0)
+
+        if mode == "enqueue":
+            n, start = int(args[0]), int(args[1])
+            return {"n": n, "seconds": await arun_enqueue(enqueue, n, start)}
+        return {"ok": await arun_latency(probe, int(args[0]), float(args[1]) / 1000)}
+
+
+async def saq(mode: str, args: list[str]) -> dict[str, object]:
+    from saq_app import queue
+
+    await queue.connect()  # opens the pool and creates the tables
+    try:
+        if mode == "setup":
+            return {}
+
+        async def enqueue(i: int) -> None:
+            await queue.enqueue("noop", i=i)
+
+        async def probe(t0: float) -> None:
+            await queue.enqueue("stamp", t0=t0)
+
+        if mode == "enqueue":
+            n, start = int(args[0]), int(args[1])
+            return {"n": n, "seconds": await arun_enqueue(enqueue, n, start)}
+        return {"ok": await arun_latency(probe, int(args[0]), float(args[1]) / 1000)}
+    finally:
+        await queue.disconnect()
+
+
+def main(argv: list[str]) -> int:
+    kind, mode, args = argv[0], argv[1], argv[2:]
+    if mode not in ("setup", "enqueue", "latency"):
+        raise SystemExit(f"unknown mode {mode!r}")
+    if kind == "diquis":
+        result = diquis(mode, args)
+    elif kind == "huey":
+        result = huey(mode, args)
+    elif kind == "procrastinate":
+        result = asyncio.run(procrastinate(mode, args))
+    elif kind == "saq":
+        result = asyncio.run(saq(mode, args))
+    else:
+        raise SystemExit(f"unknown library {kind!r}")
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
