@@ -564,11 +564,24 @@ class Storage(abc.ABC):
 
     # -- running jobs -----------------------------------------------------------------
 
-    @abc.abstractmethod
     def claim(
         self, server_id: str, queues: Sequence[str], limit: int, now: float
     ) -> list[ClaimedJob]:
         """Move up to ``limit`` Enqueued jobs (queues in priority order) to Processing."""
+        claimed: list[ClaimedJob] = []
+        with self.transaction() as conn:
+            for queue in queues:
+                want = limit - len(claimed)
+                if want <= 0:
+                    break
+                claimed.extend(self.claim_queue(conn, server_id, queue, want, now))
+        return claimed
+
+    @abc.abstractmethod
+    def claim_queue(
+        self, conn: Any, server_id: str, queue: str, limit: int, now: float
+    ) -> list[ClaimedJob]:
+        """Claim up to ``limit`` jobs of one queue, oldest first, with their history rows."""
 
     def finish(self, server_id: str, outcomes: Sequence[Outcome], now: float) -> int:
         """Write how runs ended, in one transaction; runs no longer owned are ignored."""
@@ -598,12 +611,18 @@ class Storage(abc.ABC):
                 )
                 if cur.rowcount:
                     written.append(o)
-            self.add_history(conn, server_id, now, written)
-            self.count_outcomes(conn, server_id, now, [o.state for o in written])
-            self.resolve_continuations(
-                conn, now, [o.job_id for o in written if o.state is not State.SCHEDULED]
-            )
+            self.after_finish(conn, server_id, now, written)
         return len(written)
+
+    def after_finish(
+        self, conn: Any, server_id: str, now: float, written: Sequence[Outcome]
+    ) -> None:
+        """History, counters and continuations of the outcomes a finish wrote."""
+        self.add_history(conn, server_id, now, written)
+        self.count_outcomes(conn, server_id, now, [o.state for o in written])
+        self.resolve_continuations(
+            conn, now, [o.job_id for o in written if o.state is not State.SCHEDULED]
+        )
 
     def count_outcomes(
         self, conn: Any, server_id: str, now: float, states: Sequence[State]

@@ -248,20 +248,13 @@ class PostgresStorage(Storage):
             raise JobNotFoundError(f"parent job {job.parent_id} does not exist")
         return int(job_id), kind == 1
 
-    def claim(
-        self, server_id: str, queues: Sequence[str], limit: int, now: float
+    def claim_queue(
+        self, conn: Any, server_id: str, queue: str, limit: int, now: float
     ) -> list[ClaimedJob]:
-        claimed: list[ClaimedJob] = []
-        with self.transaction() as conn:
-            for queue in queues:
-                want = limit - len(claimed)
-                if want <= 0:
-                    break
-                rows = conn.execute(
-                    _CLAIM, {"queue": queue, "limit": want, "server": server_id, "now": now}
-                ).fetchall()
-                claimed.extend(ClaimedJob(*r) for r in rows)
-        return claimed
+        rows = conn.execute(
+            _CLAIM, {"queue": queue, "limit": limit, "server": server_id, "now": now}
+        ).fetchall()
+        return [ClaimedJob(*r) for r in rows]
 
     def finish(self, server_id: str, outcomes: Sequence[Outcome], now: float) -> int:
         if not outcomes:

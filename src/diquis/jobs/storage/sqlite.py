@@ -130,29 +130,22 @@ class SQLiteStorage(Storage):
                 conn.close()
         self._local = threading.local()
 
-    def claim(
-        self, server_id: str, queues: Sequence[str], limit: int, now: float
+    def claim_queue(
+        self, conn: Any, server_id: str, queue: str, limit: int, now: float
     ) -> list[ClaimedJob]:
-        claimed: list[ClaimedJob] = []
-        with self.transaction() as conn:
-            for queue in queues:
-                want = limit - len(claimed)
-                if want <= 0:
-                    break
-                rows = conn.execute(
-                    "UPDATE diquis_jobs SET state = 'Processing', reason = NULL, server_id = ?,"
-                    " attempt = attempt + 1, started_at = ? WHERE id IN (SELECT id FROM"
-                    " diquis_jobs WHERE state = 'Enqueued' AND queue = ? ORDER BY id LIMIT ?)"
-                    f" RETURNING {CLAIM_COLUMNS}",
-                    (server_id, now, queue, want),
-                ).fetchall()
-                rows.sort()
-                claimed.extend(ClaimedJob(*r) for r in rows)
-            conn.executemany(
-                "INSERT INTO diquis_job_history (job_id, state, at, server_id, data)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [(j.id, State.PROCESSING.value, now, server_id, _latency(j, now)) for j in claimed],
-            )
+        rows = conn.execute(
+            "UPDATE diquis_jobs SET state = 'Processing', reason = NULL, server_id = ?,"
+            " attempt = attempt + 1, started_at = ? WHERE id IN (SELECT id FROM"
+            " diquis_jobs WHERE state = 'Enqueued' AND queue = ? ORDER BY id LIMIT ?)"
+            f" RETURNING {CLAIM_COLUMNS}",
+            (server_id, now, queue, limit),
+        ).fetchall()
+        claimed = [ClaimedJob(*r) for r in sorted(rows)]
+        conn.executemany(
+            "INSERT INTO diquis_job_history (job_id, state, at, server_id, data)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(j.id, State.PROCESSING.value, now, server_id, _latency(j, now)) for j in claimed],
+        )
         return claimed
 
     def finish(self, server_id: str, outcomes: Sequence[Outcome], now: float) -> int:
@@ -179,11 +172,7 @@ class SQLiteStorage(Storage):
             ).fetchall()
             done = {r[0] for r in rows}
             written = [o for o in outcomes if o.job_id in done]
-            self.add_history(conn, server_id, now, written)
-            self.count_outcomes(conn, server_id, now, [o.state for o in written])
-            self.resolve_continuations(
-                conn, now, [o.job_id for o in written if o.state is not State.SCHEDULED]
-            )
+            self.after_finish(conn, server_id, now, written)
         return len(written)
 
     async def state_changes(self, poll_interval: float = 0.05) -> AsyncIterator[StateChange]:

@@ -33,6 +33,25 @@ def upgrade(engine: Engine, kind: str) -> None:
         command.upgrade(config, "head")
 
 
+def run_env() -> None:
+    """The body of both env.py scripts: migrate on the connection the caller passed in."""
+    import zlib
+
+    from alembic import context
+    from sqlalchemy import text
+
+    config = context.config
+    connection = config.attributes["connection"]
+    version_table = config.attributes["version_table"]
+    if connection.dialect.name == "postgresql":
+        # one migrator at a time per database, whatever process it runs in
+        key = zlib.crc32(version_table.encode())
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    context.configure(connection=connection, version_table=version_table, transactional_ddl=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
 def current(engine: Engine, kind: str) -> str | None:
     """The revision ``engine``'s database is at (None before the first migration)."""
     from alembic.runtime.migration import MigrationContext
