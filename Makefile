@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean browser
+.PHONY: demo jobs-demo test lint typecheck pytest bench clean browser web webtest
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,40 @@ NODE_STAMPS := $(addsuffix /node_modules/.installed,$(NODE_DIRS))
 	cd $* && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-demo: $(STAMP)
+# The web app (web/): installed from its lock file, built into web/dist for diquis serve.
+WEB_STAMP := web/node_modules/.installed
+WEB_DIST := web/dist/index.html
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) $(wildcard web/index.html web/*.ts web/*.json)
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(WEB_DIST): $(WEB_STAMP) $(WEB_SOURCES)
+	cd web && npm run build
+	touch $@
+
+web: $(WEB_DIST)
+
+webtest: $(WEB_STAMP)
+	cd web && npm test
+
+DEMO_EMAIL := admin@diquis.local
+DEMO_PASSWORD := diquis-demo-2026
+DEMO_ENV := DIQUIS_DEV=1 DIQUIS_DEMO_STEP_DELAY=$${DIQUIS_DEMO_STEP_DELAY:-1.5}
+
+demo: $(STAMP) $(WEB_DIST)
+	@$(DEMO_ENV) $(BIN)/diquis --log-level WARNING create-superadmin \
+	  --email $(DEMO_EMAIL) --password $(DEMO_PASSWORD) >/dev/null
+	@echo ""
+	@echo "  Diquis is starting on http://127.0.0.1:8000"
+	@echo "  Log in as $(DEMO_EMAIL) / $(DEMO_PASSWORD)"
+	@echo "  Jobs dashboard: http://127.0.0.1:8000/hangfire   E-mails: the Mailbox page"
+	@echo "  (embedded SQLite under ./.diquis; Ctrl-C stops it)"
+	@echo ""
+	@$(DEMO_ENV) $(BIN)/diquis --log-level WARNING serve --host 127.0.0.1 --port 8000
+
+jobs-demo: $(STAMP)
 	$(BIN)/python examples/jobs_demo.py
 
 lint: $(STAMP)
@@ -38,10 +71,10 @@ browser:
 	     (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)); \
 	  else echo "chromium is missing and cannot be installed here: browser tests will skip"; fi; }
 
-pytest: $(STAMP) $(NODE_STAMPS) browser
+pytest: $(STAMP) $(NODE_STAMPS) $(WEB_DIST) browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+test: lint typecheck webtest pytest
 
 # The peers pin versions of their own (e.g. websockets), so benchmarks get their own venv.
 BENCH_VENV := .venv-bench

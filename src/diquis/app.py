@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import text
@@ -170,6 +170,10 @@ class Diquis:
         )  # fmt: skip
         app.router.routes.append(Mount("/hangfire", app=dashboard))
 
+        @app.get("/hangfire", include_in_schema=False)
+        async def dashboard_root() -> Response:
+            return RedirectResponse("/hangfire/", status_code=308)
+
         @app.get("/healthz", include_in_schema=False)
         async def healthz() -> dict[str, str]:
             return {"status": "ok"}
@@ -222,13 +226,16 @@ class Diquis:
 
 
 class SpaFiles(StaticFiles):
-    """Static files of the web app; unknown paths get index.html (client-side routes)."""
+    """Static files of the web app; unknown page paths get index.html (client-side routes)."""
+
+    NOT_PAGES = ("api", "hubs", "hangfire")
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         try:
             return await super().get_response(path, scope)
         except StarletteHTTPException as exc:
-            if exc.status_code != 404 or "." in Path(path).name:
+            first = Path(path).parts[0] if Path(path).parts else ""
+            if exc.status_code != 404 or "." in Path(path).name or first in self.NOT_PAGES:
                 raise
             return await super().get_response("index.html", scope)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 from sqlalchemy import create_engine, func, select, text
 
 from diquis.jobs import State
@@ -242,8 +243,6 @@ async def test_signups_are_rate_limited_across_processes(start_app: AppFactory) 
 
 def test_migrate_is_idempotent_and_upgrades_tenant_databases(start_app: AppFactory) -> None:
     with start_app() as run:
-        import httpx
-
         reply = httpx.post(
             f"{run.base}/api/tenants", json={"name": "Stark", "admin_email": "t@s.io"},
             headers={"Authorization": f"Bearer {run.admin_token}"},
@@ -278,3 +277,16 @@ async def _wait_async(api: object, path: str, unread: int, timeout: float = 10) 
     while (await api.get(path)).json()["unread"] < unread:  # type: ignore[attr-defined]
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.05)
+
+
+def test_routing_of_the_web_app_dashboard_and_api(start_app: AppFactory) -> None:
+    with start_app() as run:
+        web = httpx.Client(base_url=run.base, follow_redirects=False)
+        assert web.get("/hangfire").status_code == 308
+        assert web.get("/hangfire").headers["location"] == "/hangfire/"
+        assert web.get("/api/nothing-here").status_code == 404
+        assert web.get("/hubs/nothing-here").status_code == 404
+        if (run.app.settings.web_dir / "index.html").exists():
+            page = web.get("/set-password?token=abc")  # a client-side route
+            assert page.status_code == 200 and "<div id=" in page.text
+        web.close()

@@ -1,0 +1,154 @@
+"""A real ``diquis serve`` (web app included) for end-to-end tests in a real browser."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import need
+
+REPO = Path(__file__).resolve().parents[2]
+WEB_DIST = REPO / "web" / "dist"
+SUPERADMIN_EMAIL = "admin@example.com"
+SUPERADMIN_PASSWORD = "Platform-Keeper-2026!"
+SECRET = "e2e-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class DiquisServer:
+    """``diquis serve`` as a child process, stopped and restarted by its own handle."""
+
+    data_dir: Path
+    port: int
+    env_extra: dict[str, str] = field(default_factory=dict)
+    concurrency: int = 10
+    popen: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.data_dir.parent / f"serve-{self.port}.log"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DIQUIS_")}
+        env.update(
+            DIQUIS_DATA_DIR=str(self.data_dir),
+            DIQUIS_DEV="1",
+            DIQUIS_PUBLIC_URL=self.url,
+            DIQUIS_SECRET_KEY=SECRET,
+            DIQUIS_WEB_DIR=str(WEB_DIST),
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.env_extra)
+        return env
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "diquis.cli", *args],
+            env=self.env(), capture_output=True, text=True, timeout=60, check=False, cwd=REPO,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def start(self, timeout: float = 40) -> None:
+        """Start serving and wait until the API answers."""
+        self.starts += 1
+        with self.log.open("ab") as out:
+            out.write(f"\n--- start #{self.starts} ---\n".encode())
+            out.flush()
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", "diquis.cli", "serve", "--host", "127.0.0.1",
+                 "--port", str(self.port), "--concurrency", str(self.concurrency)],
+                env=self.env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=REPO,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.popen.poll() is not None:
+                raise AssertionError(f"diquis serve exited early:\n{self.output()[-4000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"diquis serve not ready in {timeout}s:\n{self.output()}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """End the process abruptly (SIGKILL), as a crash would."""
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(timeout=10)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it does not go within 10 s."""
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        self.popen.terminate()
+        try:
+            self.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(timeout=10)
+
+    def output(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+
+@pytest.fixture(scope="session")
+def web_dist() -> Path:
+    """The built web app; the tests cannot run without it."""
+    need(
+        (WEB_DIST / "index.html").exists(),
+        f"{WEB_DIST} is not built (run: cd web && npm ci && npm run build, or make test)",
+    )
+    return WEB_DIST
+
+
+ServerFactory = Callable[..., DiquisServer]
+
+
+@pytest.fixture
+def diquis_server(web_dist: Path, tmp_path: Path) -> Iterator[ServerFactory]:
+    """Start ``diquis serve`` with extra ``DIQUIS_*`` settings and a super admin."""
+    servers: list[DiquisServer] = []
+
+    def start(concurrency: int = 10, **env: str) -> DiquisServer:
+        data_dir = tmp_path / f"data-{len(servers)}"
+        data_dir.mkdir()
+        server = DiquisServer(data_dir, free_port(), env, concurrency)
+        servers.append(server)
+        server.cli("migrate")
+        server.cli("create-superadmin", "--email", SUPERADMIN_EMAIL,
+                   "--password", SUPERADMIN_PASSWORD)  # fmt: skip
+        server.start()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

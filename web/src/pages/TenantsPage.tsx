@@ -1,0 +1,284 @@
+import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
+import type { ApiError, Tenant, TenantStatusEvent } from "../api";
+import { useAuth } from "../auth";
+import { Field } from "../components/Field";
+import { StatusBadge } from "../components/StatusBadge";
+import { formatDateTime, formatRelative } from "../format";
+import { useHubEvent, useReconnected } from "../realtime";
+import { addStarted, applyStatusEvent, mergePage } from "../tenantList";
+import { useToasts } from "../toasts";
+
+export const STARTED_MESSAGE = "Tenant creation started. You will be notified when complete.";
+const PAGE_SIZE = 25;
+
+export function TenantsPage() {
+  const { api } = useAuth();
+  const { show } = useToasts();
+  const [tenants, setTenantsState] = useState<Tenant[]>([]);
+  // The list as of the latest update, so live events apply in order even between renders.
+  const listRef = useRef<Tenant[]>([]);
+  const setTenants = useCallback((update: (current: Tenant[]) => Tenant[]) => {
+    listRef.current = update(listRef.current);
+    setTenantsState(listRef.current);
+  }, []);
+  const [total, setTotal] = useState(0);
+  const [offset, setOffset] = useState(0);
+  const [loaded, setLoaded] = useState(false);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [retrying, setRetrying] = useState<Set<string>>(new Set());
+  // Tenants created from this page that the list may not have caught up with yet.
+  const justCreated = useRef(new Set<string>());
+
+  const refresh = useCallback(() => {
+    api.tenants(PAGE_SIZE, offset).then(
+      (page) => {
+        setTenants((current) =>
+          mergePage(current, page.items, offset === 0 ? justCreated.current : new Set()),
+        );
+        setTotal(page.total);
+        setLoaded(true);
+        setLoadError(null);
+      },
+      (e: ApiError) => {
+        setLoadError(e.message);
+        setLoaded(true);
+      },
+    );
+  }, [api, offset, setTenants]);
+
+  useEffect(refresh, [refresh]);
+  useReconnected(refresh);
+
+  useHubEvent("TenantStatusChanged", (event: TenantStatusEvent) => {
+    const result = applyStatusEvent(listRef.current, event);
+    if (result.known) setTenants(() => result.tenants);
+    else if (offset === 0) refresh(); // a tenant this page has not seen yet
+    setRetrying((current) => {
+      if (!current.has(event.id)) return current;
+      const next = new Set(current);
+      next.delete(event.id);
+      return next;
+    });
+  });
+
+  const retry = async (tenant: Tenant) => {
+    setRetrying((current) => new Set(current).add(tenant.id));
+    try {
+      await api.retryTenant(tenant.id);
+      show("Info", `Retrying provisioning of ${tenant.name}.`);
+    } catch (e) {
+      const err = e as ApiError;
+      show(err.status === 409 ? "Info" : "Error", err.status === 409 ? `${tenant.name}: provisioning is already running.` : err.message);
+      setRetrying((current) => {
+        const next = new Set(current);
+        next.delete(tenant.id);
+        return next;
+      });
+      refresh();
+    }
+  };
+
+  const onCreated = (tenant: Tenant) => {
+    justCreated.current.add(tenant.id);
+    setTotal((value) => value + 1);
+    setTenants((current) => (current.some((t) => t.id === tenant.id) ? current : [tenant, ...current]));
+  };
+
+  const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+  const pageNumber = Math.floor(offset / PAGE_SIZE) + 1;
+  return (
+    <div className="stack">
+      <div className="page-head">
+        <div>
+          <h1>Tenants</h1>
+          <p className="muted">
+            Every organisation on the platform and its provisioning status, live.
+          </p>
+        </div>
+      </div>
+
+      <div className="layout-two">
+        <CreateTenantForm onCreated={onCreated} />
+
+        <section className="card" aria-labelledby="tenant-list-title">
+          <div className="card-head">
+            <h2 id="tenant-list-title">
+              All tenants <span className="count">{total}</span>
+            </h2>
+            <button type="button" className="button button-ghost button-small" onClick={refresh}>
+              Refresh
+            </button>
+          </div>
+          {loadError && (
+            <p className="notice notice-error" role="alert">
+              {loadError}
+            </p>
+          )}
+          {!loaded ? (
+            <p className="muted">Loading tenants…</p>
+          ) : tenants.length === 0 ? (
+            <div className="empty">
+              <p>No tenants yet.</p>
+              <p className="muted">Create the first one with the form; its status will update here live.</p>
+            </div>
+          ) : (
+            <table className="tenants">
+              <thead>
+                <tr>
+                  <th scope="col">Tenant</th>
+                  <th scope="col">Admin</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Updated</th>
+                  <th scope="col">
+                    <span className="visually-hidden">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {tenants.map((tenant) => (
+                  <tr key={tenant.id} data-tenant={tenant.name} data-status={tenant.status}>
+                    <td data-label="Tenant">
+                      <div>
+                        <span className="tenant-name">{tenant.name}</span>
+                        {tenant.slug && <span className="tenant-slug">{tenant.slug}</span>}
+                      </div>
+                    </td>
+                    <td data-label="Admin" className="tenant-admin">
+                      {tenant.admin_email}
+                    </td>
+                    <td data-label="Status">
+                      <StatusBadge status={tenant.status} />
+                      {tenant.status === "Failed" && tenant.last_error && (
+                        <p className="reason">{tenant.last_error}</p>
+                      )}
+                    </td>
+                    <td data-label="Updated">
+                      <time dateTime={tenant.updated_at} title={formatDateTime(tenant.updated_at)}>
+                        {formatRelative(tenant.updated_at)}
+                      </time>
+                    </td>
+                    <td className="actions">
+                      {tenant.status === "Failed" && (
+                        <button
+                          type="button"
+                          className="button button-secondary button-small"
+                          onClick={() => void retry(tenant)}
+                          disabled={retrying.has(tenant.id)}
+                          aria-label={`Retry provisioning of ${tenant.name}`}
+                        >
+                          {retrying.has(tenant.id) ? "Retrying…" : "Retry"}
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          {pages > 1 && (
+            <nav className="pager" aria-label="Tenant pages">
+              <button
+                type="button"
+                className="button button-ghost button-small"
+                disabled={offset === 0}
+                onClick={() => setOffset(Math.max(0, offset - PAGE_SIZE))}
+              >
+                Previous
+              </button>
+              <span>
+                Page {pageNumber} of {pages}
+              </span>
+              <button
+                type="button"
+                className="button button-ghost button-small"
+                disabled={pageNumber >= pages}
+                onClick={() => setOffset(offset + PAGE_SIZE)}
+              >
+                Next
+              </button>
+            </nav>
+          )}
+        </section>
+      </div>
+    </div>
+  );
+}
+
+function CreateTenantForm({ onCreated }: { onCreated: (tenant: Tenant) => void }) {
+  const { api } = useAuth();
+  const [name, setName] = useState("");
+  const [adminEmail, setAdminEmail] = useState("");
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [error, setError] = useState<string | null>(null);
+  const [started, setStarted] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const nameInput = useRef<HTMLInputElement>(null);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    setErrors({});
+    setStarted(null);
+    try {
+      const email = adminEmail.trim();
+      const response = await api.createTenant(name.trim(), email);
+      const [row] = addStarted([], response, email);
+      if (row) onCreated(row);
+      setStarted(STARTED_MESSAGE);
+      setName("");
+      setAdminEmail("");
+      nameInput.current?.focus();
+    } catch (e) {
+      const err = e as ApiError;
+      if (err.status === 422 && Object.keys(err.fields).length) setErrors(err.fields);
+      else setError(err.message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section className="card" aria-labelledby="create-tenant-title">
+      <h2 id="create-tenant-title">New tenant</h2>
+      <p className="muted">
+        Provisioning runs in the background: its own database, migrations, seed data and a
+        welcome e-mail to the admin.
+      </p>
+      <p role="status" className={started ? "notice notice-success" : "visually-hidden"}>
+        {started}
+      </p>
+      {error && (
+        <p className="notice notice-error" role="alert">
+          {error}
+        </p>
+      )}
+      <form onSubmit={(e) => void submit(e)} className="form" noValidate>
+        <Field
+          ref={nameInput}
+          label="Tenant name"
+          name="name"
+          required
+          maxLength={100}
+          value={name}
+          onChange={(e) => setName(e.target.value)}
+          error={errors.name}
+          hint="Letters, digits, spaces and dashes."
+        />
+        <Field
+          label="Admin e-mail"
+          type="email"
+          name="admin_email"
+          required
+          value={adminEmail}
+          onChange={(e) => setAdminEmail(e.target.value)}
+          error={errors.admin_email}
+          hint="They get a welcome e-mail with a link to set their password."
+        />
+        <button type="submit" className="button button-primary" disabled={busy}>
+          {busy ? "Creating…" : "Create tenant"}
+        </button>
+      </form>
+    </section>
+  );
+}

@@ -1,0 +1,50 @@
+// How the tenants list changes with live events and API answers (pure, so it is testable).
+import type { Tenant, TenantStarted, TenantStatusEvent } from "./api";
+
+/**
+ * Apply a `TenantStatusChanged` event. `known` is false when the tenant is not in the list
+ * (created elsewhere, or the event beat the API's answer): the caller re-fetches the list.
+ */
+export function applyStatusEvent(
+  tenants: Tenant[],
+  event: TenantStatusEvent,
+): { tenants: Tenant[]; known: boolean } {
+  let known = false;
+  const next = tenants.map((tenant) => {
+    if (tenant.id !== event.id) return tenant;
+    known = true;
+    return {
+      ...tenant,
+      name: event.name || tenant.name,
+      status: event.status,
+      last_error: event.last_error,
+      updated_at: new Date().toISOString(),
+    };
+  });
+  return { tenants: known ? next : tenants, known };
+}
+
+/** Add a just-created tenant at the top, unless live events already brought it in. */
+export function addStarted(tenants: Tenant[], started: TenantStarted, adminEmail: string): Tenant[] {
+  if (tenants.some((tenant) => tenant.id === started.id)) return tenants;
+  const now = new Date().toISOString();
+  const row: Tenant = {
+    id: started.id,
+    name: started.name,
+    slug: "",
+    status: started.status,
+    last_error: null,
+    admin_email: adminEmail,
+    job_id: started.job_id,
+    created_at: now,
+    updated_at: now,
+  };
+  return [row, ...tenants];
+}
+
+/** Take a fresh page from the server, keeping rows it does not know yet (still committing). */
+export function mergePage(current: Tenant[], page: Tenant[], pending: Set<string>): Tenant[] {
+  const fresh = new Set(page.map((tenant) => tenant.id));
+  const keep = current.filter((tenant) => pending.has(tenant.id) && !fresh.has(tenant.id));
+  return [...keep, ...page];
+}
