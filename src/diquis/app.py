@@ -85,6 +85,7 @@ class Diquis:
         self.tenant_service = TenantService(self.catalog, self.tenants, EngineJobService(self.jobs))
         self.rate_limiter = RateLimiter(self.catalog)
         self.secret_key = settings.secret_key
+        self.dev_mode = settings.dev
         self.token_ttl = settings.token_ttl
         self.secure_cookies = settings.public_url.startswith("https://")
         self.metrics = CollectorRegistry()

@@ -290,3 +290,13 @@ def test_routing_of_the_web_app_dashboard_and_api(start_app: AppFactory) -> None
             page = web.get("/set-password?token=abc")  # a client-side route
             assert page.status_code == 200 and "<div id=" in page.text
         web.close()
+
+
+def test_the_dev_mailbox_exists_only_in_dev_mode(start_app: AppFactory) -> None:
+    for dev, expected in (("1", 200), ("0", 404)):
+        with start_app(DIQUIS_DEV=dev, DIQUIS_SMTP_URL="") as run:
+            reply = httpx.get(
+                f"{run.base}/api/dev/mailbox",
+                headers={"Authorization": f"Bearer {run.admin_token}"},
+            )
+            assert reply.status_code == expected, dev

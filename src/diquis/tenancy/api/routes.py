@@ -43,6 +43,7 @@ class Services(Protocol):
     notifier: HubNotifier
     rate_limiter: RateLimiter
     mailbox: DevMailbox | None
+    dev_mode: bool
 
 
 class LoginBody(BaseModel):
@@ -252,7 +253,7 @@ def build_router(services: Services) -> APIRouter:
             raise HTTPException(404, "no such notification")
         return Response(status_code=204)
 
-    if services.mailbox is not None:
+    if services.mailbox is not None and services.dev_mode:
         mailbox = services.mailbox
 
         @router.get("/dev/mailbox", tags=["dev"])
