@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo jobs-demo test lint typecheck pytest bench clean browser web webtest
+.PHONY: demo jobs-demo test lint typecheck pytest bench clean browser web webtest bench-jobs bench-hub
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -84,8 +84,17 @@ $(BENCH_VENV)/.installed: pyproject.toml requirements-bench.lock
 	$(BENCH_VENV)/bin/python -m pip install -q --no-deps -e .
 	touch $@
 
-bench: $(BENCH_VENV)/.installed
+HUB_NODE := bench/hub_node/node_modules/.installed
+
+bench: $(BENCH_VENV)/.installed $(HUB_NODE)
 	$(BENCH_VENV)/bin/python bench/jobs.py $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/hub.py $(HUB_BENCH_ARGS)
+
+bench-jobs: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/jobs.py $(BENCH_ARGS)
+
+bench-hub: $(BENCH_VENV)/.installed $(HUB_NODE)
+	$(BENCH_VENV)/bin/python bench/hub.py $(HUB_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .diquis .pytest_cache .mypy_cache .ruff_cache

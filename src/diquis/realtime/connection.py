@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections.abc import Set
 from typing import Any, Protocol
 
 from diquis.realtime.identity import Identity
@@ -20,6 +20,8 @@ from diquis.realtime.protocol.session import (
 from diquis.realtime.transports.base import Transport
 
 logger = logging.getLogger("diquis.realtime.connection")
+
+_NO_GROUPS: frozenset[str] = frozenset()
 
 
 class ConnectionHost(Protocol):
@@ -39,6 +41,7 @@ class HubConnection:
     """Server-side state of one logical SignalR connection."""
 
     __slots__ = (
+        "_groups",
         "_host",
         "_max_buffered",
         "_outbox",
@@ -46,7 +49,6 @@ class HubConnection:
         "closed",
         "closed_at",
         "created_at",
-        "groups",
         "id",
         "identity",
         "items",
@@ -75,7 +77,8 @@ class HubConnection:
         self.identity = identity
         self.session = session
         self.transport: Transport | None = None
-        self.groups: set[str] = set()
+        # Most connections never join a group, and every byte counts at 15,000 of them.
+        self._groups: set[str] | None = None
         self.items: dict[str, Any] = {}
         self.streams: dict[str, asyncio.Task[None]] = {}
         self.created_at = now
@@ -84,9 +87,32 @@ class HubConnection:
         self.closed = False
         self.closed_at = 0.0
         self.posting = False
-        self._outbox: deque[bytes] = deque()
+        self._outbox: list[bytes] = []
         self._outbox_bytes = 0
         self._max_buffered = max_buffered
+
+    @property
+    def groups(self) -> Set[str]:
+        """The groups this connection belongs to (read-only; the registry changes them)."""
+        return self._groups if self._groups is not None else _NO_GROUPS
+
+    def add_group(self, group: str) -> None:
+        """Record membership of a group."""
+        if self._groups is None:
+            self._groups = {group}
+        else:
+            self._groups.add(group)
+
+    def discard_group(self, group: str) -> None:
+        """Forget membership of a group."""
+        if self._groups is not None:
+            self._groups.discard(group)
+            if not self._groups:
+                self._groups = None
+
+    def clear_groups(self) -> None:
+        """Forget every group membership."""
+        self._groups = None
 
     @property
     def user_id(self) -> str | None:
@@ -136,7 +162,7 @@ class HubConnection:
         """Remove and return every waiting frame, joined."""
         if not self._outbox:
             return b""
-        data = self._outbox.popleft() if len(self._outbox) == 1 else b"".join(self._outbox)
+        data = self._outbox[0] if len(self._outbox) == 1 else b"".join(self._outbox)
         self._outbox.clear()
         self._outbox_bytes = 0
         self.last_sent = now

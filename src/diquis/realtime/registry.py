@@ -34,14 +34,14 @@ class LocalConnections:
             _discard(self._by_user, user, connection)
         for group in connection.groups:
             _discard(self._groups, group, connection)
-        connection.groups.clear()
+        connection.clear_groups()
 
     def join(self, connection_id: str, group: str) -> bool:
         """Add a local connection to a group; False when the connection is not here."""
         connection = self.by_id.get(connection_id)
         if connection is None:
             return False
-        connection.groups.add(group)
+        connection.add_group(group)
         self._groups.setdefault(group, set()).add(connection)
         return True
 
@@ -50,7 +50,7 @@ class LocalConnections:
         connection = self.by_id.get(connection_id)
         if connection is None:
             return False
-        connection.groups.discard(group)
+        connection.discard_group(group)
         _discard(self._groups, group, connection)
         return True
 

@@ -73,6 +73,7 @@ class HubServer:
             backplane = backplane_from_url(backplane)
         self.backplane: Backplane = backplane or MemoryBackplane()
         self.protocols: tuple[HubProtocol, ...] = tuple(protocols or (JsonHubProtocol(),))
+        self._protocols_by_name = {p.name: p for p in self.protocols}
         self.connections = LocalConnections()
         self.lifetime = HubLifetime(self.backplane, self.name, self.connections, self.protocols)
         self.context = HubContext(self.lifetime)
@@ -250,7 +251,7 @@ class HubServer:
             connection_id,
             token,
             identity,
-            ServerSession(self.protocols, self.options.max_message_size),
+            ServerSession(self._protocols_by_name, self.options.max_message_size),
             self.now(),
             self.options.max_buffered_bytes,
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from diquis.realtime.errors import HandshakeError, ProtocolError
@@ -60,8 +60,15 @@ class ServerSession:
 
     __slots__ = ("_handshake_buffer", "_max_size", "_protocols", "_reader", "protocol", "state")
 
-    def __init__(self, protocols: Sequence[HubProtocol], max_message_size: int | None) -> None:
-        self._protocols = {p.name: p for p in protocols}
+    def __init__(
+        self,
+        protocols: Sequence[HubProtocol] | Mapping[str, HubProtocol],
+        max_message_size: int | None,
+    ) -> None:
+        # A server passes one shared mapping (name -> protocol) rather than a dict per session.
+        self._protocols: Mapping[str, HubProtocol] = (
+            protocols if isinstance(protocols, Mapping) else {p.name: p for p in protocols}
+        )
         self._max_size = max_message_size
         self._handshake_buffer = b""
         self._reader: RecordSplitter = RecordReader(max_message_size)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 
 from diquis.realtime.connection import HubConnection
+from diquis.realtime.eager import start_eagerly
 from diquis.realtime.protocol.base import TransferFormat
 from diquis.realtime.protocol.negotiate import TransportType
 from diquis.realtime.transports.base import Transport
@@ -23,27 +24,35 @@ logger = logging.getLogger("diquis.realtime.websocket")
 
 
 class WebSocketTransport(Transport):
-    """Writes the outbox to the socket from a task that exists only while there is work."""
+    """Writes the outbox to the socket at once; a task carries on only when the socket waits."""
 
     kind = TransportType.WEBSOCKETS
-    __slots__ = ("_connection", "_finished", "_host", "_send", "_writer")
+    __slots__ = ("_connection", "_finished", "_host", "_send", "_writer", "_writing")
 
     def __init__(self, host: TransportHost, connection: HubConnection, send: Send) -> None:
         self._host = host
         self._connection = connection
         self._send = send
         self._writer: asyncio.Task[None] | None = None
+        self._writing = False
         self._finished = False
 
     def wake(self) -> None:
-        """Start a writer unless one is running."""
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._drain())
+        """Write what is waiting now, unless a write is under way (it takes the new frames)."""
+        if self._writing:
+            return
+        self._writing = True
+        self._writer = start_eagerly(self._drain())
 
     def finish(self) -> None:
         """Flush, then close the socket."""
         self._finished = True
         self.wake()
+
+    @property
+    def writer(self) -> asyncio.Task[None] | None:
+        """The task finishing a write the socket made wait, if any."""
+        return self._writer
 
     async def _drain(self) -> None:
         connection = self._connection
@@ -61,6 +70,7 @@ class WebSocketTransport(Transport):
             # The peer is gone; the receive loop notices and closes the connection.
             logger.debug("websocket write failed", exc_info=True)
         finally:
+            self._writing = False
             self._writer = None
 
 
@@ -119,7 +129,7 @@ async def serve_websocket(host: TransportHost, scope: Scope, receive: Receive, s
     finally:
         await connection.close(error)
         host.forget(connection)
-        writer = transport._writer
+        writer = transport.writer
         if writer is not None:
             with contextlib.suppress(Exception):
                 await writer

@@ -1,0 +1,580 @@
+"""Real-time hub benchmark: diquis.realtime next to aiosignalr, driven by the official client.
+
+For each server (``bench/hub_server.py``: uvicorn + uvloop + httptools, one process) and
+each connection count C, the driver:
+
+1. starts the server and reads its RSS (``VmRSS`` in ``/proc/<pid>/status``);
+2. starts ``--clients`` Node processes (``bench/hub_node/client.mjs``) that open C
+   WebSocket connections between them with the official ``@microsoft/signalr`` client
+   (skipNegotiation, JSON protocol), waits until the server counts C handshaken
+   connections, and reads the RSS again: RSS per connection = (after - before) / C;
+3. runs broadcast steps: the server broadcasts ``tick(step, seq, sent_ms, payload)`` to
+   every connection, paced at R broadcasts/s for ``--step-seconds`` (a ramp of rates,
+   stopped once p99 passes ``--stop-p99`` ms or messages go missing), then one burst
+   of back-to-back broadcasts. ``sent_ms`` is ``time.time()*1000`` taken before the
+   broadcast call; each client times a delivery with ``performance.timeOrigin +
+   performance.now()`` (the same wall clock), so latency = fan-out + network + client.
+   Delivered msgs/s = deliveries / (last delivery - first send).
+
+The headline "msgs/s" of a server at C connections is the best paced step that delivered
+every message with p99 <= ``--target-p99`` ms (50). Everything runs on one machine: the
+Node clients share the CPU with the server, and the CPU seconds of both are reported.
+
+Run ``make bench-hub`` or ``.venv-bench/bin/python bench/hub.py`` (``--help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import queue
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+NODE_DIR = BENCH_DIR / "hub_node"
+SERVERS = ("diquis", "aiosignalr")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+FINE_BUCKETS = 10000  # the client's histogram: 0.1 ms buckets below 1 s, then 10 ms
+
+
+# -- processes ---------------------------------------------------------------------------
+
+
+def raise_nofile() -> None:
+    """Child processes hold thousands of sockets: lift the soft open-file limit to the hard."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def http_json(url: str, method: str = "GET", timeout: float = 10.0) -> Any:
+    request = urllib.request.Request(url, method=method)
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+class NodeClient:
+    """One Node process holding a share of the connections; JSON lines both ways."""
+
+    def __init__(self, url: str, count: int, inflight: int, cpu: int | None, log: Any) -> None:
+        config = json.dumps({"url": url, "count": count, "inflight": inflight})
+        command = ["node", str(NODE_DIR / "client.mjs"), config]
+        if cpu is not None and shutil.which("taskset"):
+            command = ["taskset", "-c", str(cpu), *command]
+        self.proc = subprocess.Popen(
+            command,
+            cwd=NODE_DIR,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            preexec_fn=raise_nofile,
+        )
+        self.events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                self.events.put(json.loads(line))
+        self.events.put(None)
+
+    def command(self, cmd: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"cmd": cmd}) + "\n")
+        self.proc.stdin.flush()
+
+    def expect(self, event: str, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no {event!r} from a Node client in {timeout:.0f} s")
+            item = self.events.get(timeout=remaining)
+            if item is None:
+                raise RuntimeError(f"a Node client exited (code {self.proc.poll()})")
+            if item.get("event") == event:
+                return item
+
+    def stop(self, timeout: float) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.command("stop")
+                self.proc.wait(timeout=timeout)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        end(self.proc)
+
+
+def end(proc: subprocess.Popen[Any]) -> None:
+    """Stop a process this script started (its handle, never a name)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+# -- results -----------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    name: str
+    rate: float  # broadcasts/s asked for (0: back to back)
+    broadcasts: int
+    send_seconds: float  # how long the server took to make the broadcast calls
+    expected: int
+    delivered: int
+    msgs_per_s: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    server_cpu_s: float
+    clients_cpu_s: float
+    wall_s: float
+
+
+@dataclass
+class Run:
+    server: str
+    connections: int
+    connected: int = 0
+    connect_seconds: float = 0.0
+    rss_before_kib: int = 0
+    rss_connected_kib: int = 0
+    rss_after_traffic_kib: int = 0
+    rss_per_conn_kib: float = 0.0
+    steps: list[Step] = field(default_factory=list)
+    closed_by_server: int = 0
+    error: str | None = None
+    profile: str | None = None
+
+    def best(self, max_p99: float = float("inf")) -> Step | None:
+        """The fastest paced step that delivered every message, with p99 within `max_p99`."""
+        ok = [
+            s
+            for s in self.steps
+            if s.rate > 0 and s.delivered == s.expected and s.p99_ms <= max_p99
+        ]
+        return max(ok, key=lambda s: s.msgs_per_s, default=None)
+
+    def burst(self) -> Step | None:
+        return next((s for s in self.steps if s.rate == 0), None)
+
+
+def merge_hist(into: dict[int, int], pairs: list[list[int]]) -> None:
+    for index, count in pairs:
+        into[index] = into.get(index, 0) + count
+
+
+def bucket_ms(index: int) -> float:
+    """Upper edge of a histogram bucket, in ms."""
+    if index < FINE_BUCKETS:
+        return (index + 1) / 10
+    return 1000 + (index - FINE_BUCKETS + 1) * 10
+
+
+def percentile(hist: dict[int, int], q: float) -> float:
+    total = sum(hist.values())
+    if not total:
+        return float("nan")
+    rank = q * total
+    seen = 0
+    for index in sorted(hist):
+        seen += hist[index]
+        if seen >= rank:
+            return bucket_ms(index)
+    return bucket_ms(max(hist))
+
+
+# -- one server at one connection count ----------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.pin = args.pin and (os.cpu_count() or 1) >= 2
+
+    def run(self, server: str, connections: int, rates: list[float], burst: bool) -> Run:
+        args = self.args
+        run = Run(server, connections)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        log = open(args.log_dir / f"{server}-{connections}.log", "w")  # noqa: SIM115
+        command = [
+            sys.executable,
+            str(BENCH_DIR / "hub_server.py"),
+            server,
+            str(port),
+            "--ws",
+            args.ws,
+        ]
+        if self.pin and shutil.which("taskset"):
+            command = ["taskset", "-c", "0", *command]
+        proc = subprocess.Popen(command, stdout=log, stderr=log, preexec_fn=raise_nofile)
+        clients: list[NodeClient] = []
+        try:
+            self._wait_ready(proc, base)
+            time.sleep(0.5)
+            run.rss_before_kib = rss_kib(proc.pid)
+            shares = [connections // args.clients] * args.clients
+            for i in range(connections % args.clients):
+                shares[i] += 1
+            started = time.monotonic()
+            clients = [
+                NodeClient(
+                    f"http://127.0.0.1:{port}/hub",
+                    share,
+                    args.inflight,
+                    1 if self.pin else None,
+                    log,
+                )
+                for share in shares
+                if share
+            ]
+            errors = []
+            for client in clients:
+                event = client.expect("connected", args.connect_timeout)
+                run.connected += event["ok"]
+                if event["failed"]:
+                    errors.append(f"{event['failed']} failed: {event['error']}")
+            run.connect_seconds = time.monotonic() - started
+            if errors:
+                run.error = "; ".join(errors)
+            counted = self._wait_count(base, run.connected)
+            if counted != run.connected:
+                run.error = (run.error or "") + f" server counts {counted}/{run.connected}"
+            time.sleep(1.0)
+            run.rss_connected_kib = rss_kib(proc.pid)
+            run.rss_per_conn_kib = (run.rss_connected_kib - run.rss_before_kib) / max(
+                1, run.connected
+            )
+            print(
+                f"  {server} C={connections}: {run.connected} connected in "
+                f"{run.connect_seconds:.1f} s, {run.rss_per_conn_kib:.1f} KiB RSS/conn",
+                flush=True,
+            )
+            step_id = 0
+            for rate in rates:
+                step_id += 1
+                count = max(3, round(rate * args.step_seconds))
+                step = self._step(proc, base, clients, run, step_id, f"{rate:g}/s", rate, count)
+                run.steps.append(step)
+                if (
+                    step.p99_ms > args.stop_p99
+                    or step.delivered < step.expected
+                    or step.send_seconds > 1.5 * args.step_seconds
+                ):
+                    break
+            if burst and run.connected:
+                step_id += 1
+                count = max(5, args.burst_deliveries // run.connected)
+                run.steps.append(
+                    self._step(proc, base, clients, run, step_id, "burst", 0, count, profile=True)
+                )
+            run.rss_after_traffic_kib = rss_kib(proc.pid)
+        except Exception as exc:  # report what happened, keep the other runs going
+            run.error = (run.error + "; " if run.error else "") + f"{type(exc).__name__}: {exc}"
+        finally:
+            for client in clients:
+                if client.proc.poll() is None:
+                    with contextlib.suppress(OSError):
+                        client.command("stop")
+            for client in clients:
+                client.stop(timeout=20)
+            end(proc)
+            log.close()
+        return run
+
+    def _wait_ready(self, proc: subprocess.Popen[Any], base: str) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
+            try:
+                http_json(base + "/bench/count", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError("server did not start in 30 s")
+
+    def _wait_count(self, base: str, expected: int) -> int:
+        deadline = time.monotonic() + 15
+        count = -1
+        while time.monotonic() < deadline:
+            count = int(http_json(base + "/bench/count")["connections"])
+            if count >= expected:
+                break
+            time.sleep(0.2)
+        return count
+
+    def _step(
+        self,
+        proc: subprocess.Popen[Any],
+        base: str,
+        clients: list[NodeClient],
+        run: Run,
+        step_id: int,
+        name: str,
+        rate: float,
+        count: int,
+        profile: bool = False,
+    ) -> Step:
+        args = self.args
+        expected = count * run.connected
+        cpu0 = cpu_seconds(proc.pid)
+        ccpu0 = sum(cpu_seconds(c.proc.pid) for c in clients)
+        wall0 = time.monotonic()
+        spy = self._start_profile(proc, run, name) if profile else None
+        query = f"step={step_id}&rate={rate}&count={count}&size={args.payload}"
+        sent = http_json(base + "/bench/broadcast?" + query, "POST", timeout=120)
+        # Collect until every message is in, or nothing new arrives for a while.
+        hist: dict[int, int] = {}
+        delivered = 0
+        last_ms = 0.0
+        idle_since = time.monotonic()
+        deadline = time.monotonic() + args.drain_timeout
+        while delivered < expected and time.monotonic() < deadline:
+            time.sleep(0.25)
+            before = delivered
+            for client in clients:
+                client.command("collect")
+            for client in clients:
+                event = client.expect("collected", 30)
+                run.closed_by_server = max(run.closed_by_server, event["closed"])
+                stats = event["steps"].get(str(step_id))
+                if stats:
+                    delivered += stats["count"]
+                    last_ms = max(last_ms, stats["last"])
+                    merge_hist(hist, stats["hist"])
+            if delivered > before:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > 3:
+                break
+        if spy is not None:
+            self._stop_profile(spy)
+        span = (last_ms - sent["first_ms"]) / 1000
+        step = Step(
+            name=name,
+            rate=rate,
+            broadcasts=sent["sent"],
+            send_seconds=sent["seconds"],
+            expected=expected,
+            delivered=delivered,
+            msgs_per_s=delivered / span if span > 0 else 0.0,
+            p50_ms=percentile(hist, 0.50),
+            p99_ms=percentile(hist, 0.99),
+            max_ms=bucket_ms(max(hist)) if hist else float("nan"),
+            server_cpu_s=cpu_seconds(proc.pid) - cpu0,
+            clients_cpu_s=sum(cpu_seconds(c.proc.pid) for c in clients) - ccpu0,
+            wall_s=time.monotonic() - wall0,
+        )
+        print(
+            f"    {name:>7}: {step.delivered}/{step.expected} delivered, "
+            f"{step.msgs_per_s:,.0f} msgs/s, p50 {step.p50_ms:.1f} ms, p99 {step.p99_ms:.1f} ms"
+            f" (server CPU {step.server_cpu_s:.1f} s, clients {step.clients_cpu_s:.1f} s,"
+            f" wall {step.wall_s:.1f} s)",
+            flush=True,
+        )
+        return step
+
+    def _start_profile(
+        self, proc: subprocess.Popen[Any], run: Run, name: str
+    ) -> subprocess.Popen[Any] | None:
+        spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which(
+            "py-spy"
+        )
+        if not self.args.profile or spy is None:
+            return None
+        out = self.args.log_dir / f"profile-{run.server}-{run.connections}-{name}.txt"
+        run.profile = str(out)
+        return subprocess.Popen(
+            [
+                spy,
+                "record",
+                "--pid",
+                str(proc.pid),
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "--output",
+                str(out),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def _stop_profile(self, spy: subprocess.Popen[Any]) -> None:
+        spy.send_signal(2)  # py-spy writes its output on SIGINT
+        try:
+            spy.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            end(spy)
+
+
+# -- report -------------------------------------------------------------------------------
+
+
+def table(runs: list[Run], target_p99: float) -> str:
+    """Markdown: per connection count, each server's memory, best paced step and burst."""
+    lines = [
+        "| server | connections | RSS/conn KiB | paced msgs/s | p50 ms | p99 ms "
+        f"| msgs/s at p99 ≤ {target_p99:g} ms | burst msgs/s | burst p50 / p99 ms | ratio |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    by_count: dict[int, dict[str, Run]] = {}
+    for run in runs:
+        by_count.setdefault(run.connections, {})[run.server] = run
+    for _, servers in sorted(by_count.items()):
+        peer = servers.get("aiosignalr")
+        for name in SERVERS:
+            run = servers.get(name)
+            if run is None:
+                continue
+            best, burst, within = run.best(), run.burst(), run.best(target_p99)
+            ratio = ""
+            if name == "diquis" and peer is not None:
+                parts = []
+                peer_best, peer_burst = peer.best(), peer.burst()
+                if best and peer_best:
+                    parts.append(f"{best.msgs_per_s / peer_best.msgs_per_s:.1f}× paced")
+                if burst and peer_burst:
+                    parts.append(f"{burst.msgs_per_s / peer_burst.msgs_per_s:.1f}× burst")
+                ratio = ", ".join(parts)
+            connected = f"{run.connected:,}" + (
+                "" if run.connected == run.connections else f" of {run.connections:,}"
+            )
+            paced = (
+                f"{best.msgs_per_s:,.0f} ({best.name}) | {best.p50_ms:.0f} | {best.p99_ms:.0f}"
+                if best
+                else "— | — | —"
+            )
+            bursted = (
+                f"{burst.msgs_per_s:,.0f} | {burst.p50_ms:.0f} / {burst.p99_ms:.0f}"
+                if burst
+                else "— | —"
+            )
+            lines.append(
+                f"| {name} | {connected} | {run.rss_per_conn_kib:.1f} | {paced} | "
+                f"{f'{within.msgs_per_s:,.0f}' if within else 'none'} | {bursted} | {ratio} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(SERVERS), help="servers, comma-separated")
+    parser.add_argument("--connections", type=int, default=5000, help="C for the ramp")
+    parser.add_argument(
+        "--max-connections", type=int, default=15000, help="C for the memory run (0: skip)"
+    )
+    parser.add_argument("--clients", type=int, default=3, help="Node client processes")
+    parser.add_argument("--inflight", type=int, default=100, help="connects in flight per client")
+    parser.add_argument(
+        "--rates",
+        default="1,2,4,8,12,16,24",
+        help="paced ramp, broadcasts/s at --connections",
+    )
+    parser.add_argument("--max-rates", default="1", help="paced steps at --max-connections")
+    parser.add_argument("--step-seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--burst-deliveries", type=int, default=400_000, help="deliveries in the burst step"
+    )
+    parser.add_argument("--payload", type=int, default=64, help="payload bytes per message")
+    parser.add_argument("--target-p99", type=float, default=50.0)
+    parser.add_argument("--stop-p99", type=float, default=250.0, help="end the ramp above this")
+    parser.add_argument("--drain-timeout", type=float, default=30.0)
+    parser.add_argument("--connect-timeout", type=float, default=180.0)
+    parser.add_argument("--ws", default="websockets-sansio", help="uvicorn --ws for both servers")
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="server on CPU 0, Node clients on CPU 1",
+    )
+    parser.add_argument("--profile", action="store_true", help="py-spy the server's burst")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--log-dir", type=Path, default=BENCH_DIR / "results" / "hub")
+    args = parser.parse_args()
+    args.log_dir.mkdir(parents=True, exist_ok=True)
+    if not (NODE_DIR / "node_modules" / "@microsoft" / "signalr").is_dir():
+        print(f"run `npm ci` in {NODE_DIR} first (make bench-hub does)", file=sys.stderr)
+        return 2
+    servers = [s for s in args.only.split(",") if s]
+    rates = [float(r) for r in args.rates.split(",") if r]
+    max_rates = [float(r) for r in args.max_rates.split(",") if r]
+    bench = Bench(args)
+    started = time.monotonic()
+    runs: list[Run] = []
+    plan = [(args.connections, rates, True)]
+    if args.max_connections:
+        plan.append((args.max_connections, max_rates, False))
+    for connections, step_rates, burst in plan:
+        for server in servers:
+            print(f"{server}, {connections:,} connections", flush=True)
+            run = bench.run(server, connections, step_rates, burst)
+            if run.error:
+                print(f"  error: {run.error}", flush=True)
+            runs.append(run)
+    print()
+    print(table(runs, args.target_p99))
+    print(
+        f"\n{dt.date.today()} · {os.cpu_count()} CPUs · Python {platform.python_version()} · "
+        f"uvicorn --ws {args.ws} · {args.clients} Node clients"
+        f"{' · pinned' if bench.pin else ''} · {time.monotonic() - started:.0f} s"
+    )
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "date": str(dt.date.today()),
+                    "args": {k: str(v) for k, v in vars(args).items()},
+                    "runs": [asdict(r) for r in runs],
+                },
+                indent=2,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
