@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
 import threading
 import time
@@ -14,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import ConfigurationError
-from ..model import ClaimedJob, Outcome, StateChange
+from ..model import ClaimedJob, StateChange
 from ..states import State
 from .base import CLAIM_COLUMNS, Storage, Waker, marks
 from .schema import SCHEMA_VERSION, SQLITE_SCHEMA
@@ -147,33 +146,6 @@ class SQLiteStorage(Storage):
             [(j.id, State.PROCESSING.value, now, server_id, _latency(j, now)) for j in claimed],
         )
         return claimed
-
-    def finish(self, server_id: str, outcomes: Sequence[Outcome], now: float) -> int:
-        """One set-based UPDATE for the whole batch (outcomes passed as a JSON array)."""
-        if not outcomes:
-            return 0
-        batch = json.dumps(
-            [
-                [o.job_id, o.attempt, o.state.value, o.reason, o.expire_at, o.result, o.error,
-                 o.scheduled_at, o.retry_count]
-                for o in outcomes
-            ]
-        )  # fmt: skip
-        with self.transaction() as conn:
-            rows = conn.execute(
-                "UPDATE diquis_jobs SET state = d.value ->> 2, reason = d.value ->> 3,"
-                " finished_at = CASE WHEN d.value ->> 2 = 'Scheduled' THEN NULL ELSE ? END,"
-                " expire_at = d.value ->> 4, result = d.value ->> 5, error = d.value ->> 6,"
-                " scheduled_at = d.value ->> 7, retry_count = d.value ->> 8"
-                " FROM json_each(?) AS d WHERE diquis_jobs.id = d.value ->> 0"
-                " AND diquis_jobs.state = 'Processing' AND diquis_jobs.server_id = ?"
-                " AND diquis_jobs.attempt = d.value ->> 1 RETURNING id",
-                (now, batch, server_id),
-            ).fetchall()
-            done = {r[0] for r in rows}
-            written = [o for o in outcomes if o.job_id in done]
-            self.after_finish(conn, server_id, now, written)
-        return len(written)
 
     async def state_changes(self, poll_interval: float = 0.05) -> AsyncIterator[StateChange]:
         conn = self.connect()
