@@ -8,6 +8,7 @@ import time
 import httpx
 from sqlalchemy import create_engine, func, select, text
 
+from diquis.identity import ROLE_ADMIN, Principal, issue_token
 from diquis.jobs import State
 from diquis.tenancy.infrastructure.db import notifications, sqlalchemy_url, users
 
@@ -300,3 +301,36 @@ def test_the_dev_mailbox_exists_only_in_dev_mode(start_app: AppFactory) -> None:
                 headers={"Authorization": f"Bearer {run.admin_token}"},
             )
             assert reply.status_code == expected, dev
+
+
+async def test_the_dashboard_shows_a_failed_provisioning_job_to_super_admins_only(
+    start_app: AppFactory,
+) -> None:
+    with start_app(DIQUIS_FAULTS="migrate:1") as run:
+        async with run.client(run.admin_token) as api:
+            body = (
+                await api.post("/api/tenants", json={"name": "Soylent", "admin_email": "s@s.io"})
+            ).json()
+            await run.wait_status(body["id"], "Failed")
+        cookies = {"diquis_session": run.admin_token}
+        async with httpx.AsyncClient(base_url=run.base, cookies=cookies) as browser:
+            page = await browser.get(f"/hangfire/jobs/{body['job_id']}")
+            assert page.status_code == 200
+            assert "ProvisioningError" in page.text
+            assert "injected fault in step migrate" in page.text
+            assert "Traceback" in page.text
+            listed = await browser.get("/hangfire/jobs/scheduled?q=tenant:soylent")
+            assert listed.status_code == 200
+            assert f"/hangfire/jobs/{body['job_id']}" in listed.text
+            other = await browser.get("/hangfire/jobs/scheduled?q=tenant:nobody")
+            assert f"/hangfire/jobs/{body['job_id']}" not in other.text
+        async with run.client() as anonymous:
+            login = await anonymous.get("/hangfire/", follow_redirects=False)
+            assert login.status_code in (302, 303, 307)
+            assert "/hangfire/login" in login.headers["location"]
+        # a tenant admin's session is refused
+        tenant_admin = issue_token(run.app.settings.secret_key, Principal("u", ROLE_ADMIN, "t"))
+        async with httpx.AsyncClient(
+            base_url=run.base, cookies={"diquis_session": tenant_admin}
+        ) as other:
+            assert (await other.get("/hangfire/")).status_code == 403
