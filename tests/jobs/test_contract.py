@@ -437,3 +437,16 @@ async def test_dashboard_queries(engine: JobEngine, clock: FakeClock) -> None:
     claimed = engine.storage.claim("s1", ["default"], 5, clock())
     assert len(claimed) == 1
     assert [j.id for j in engine.storage.running_on("s1")] == [c.id for c in claimed]
+
+
+def test_a_claim_never_starts_a_job_before_it_was_enqueued(
+    engine: JobEngine, clock: FakeClock
+) -> None:
+    # a server reads its clock before its claim transaction; a job enqueued in between
+    # must not show a start before its enqueue (a negative wait on the dashboard)
+    job_id = engine.enqueue(add, 1, 1)
+    engine.storage.register_server("s1", "h", 1, ["default"], 1, clock())
+    engine.storage.claim("s1", ["default"], 1, clock() - 5)
+    job = engine.get(job_id)
+    assert job.started_at == job.enqueued_at
+    assert job.history[-1].data["latency_ms"] == 0

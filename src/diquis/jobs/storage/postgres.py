@@ -77,7 +77,7 @@ WITH c AS (
 ),
 u AS (
     UPDATE diquis_jobs j SET state = 'Processing', reason = NULL, server_id = %(server)s,
-        attempt = j.attempt + 1, started_at = %(now)s
+        attempt = j.attempt + 1, started_at = GREATEST(%(now)s, j.enqueued_at)
     FROM c WHERE j.id = c.id
     RETURNING {", ".join("j." + c.strip() for c in CLAIM_COLUMNS.split(","))}
 ),
@@ -85,7 +85,8 @@ h AS (
     INSERT INTO diquis_job_history (job_id, state, at, server_id, data)
     SELECT id, 'Processing', %(now)s, %(server)s,
         CASE WHEN enqueued_at IS NULL THEN NULL ELSE
-        json_build_object('latency_ms', round(((%(now)s - enqueued_at) * 1000)::numeric, 3))::text
+        json_build_object('latency_ms',
+            round((GREATEST(%(now)s - enqueued_at, 0) * 1000)::numeric, 3))::text
         END
     FROM u
 )

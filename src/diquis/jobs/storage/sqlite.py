@@ -133,11 +133,12 @@ class SQLiteStorage(Storage):
         self, conn: Any, server_id: str, queue: str, limit: int, now: float
     ) -> list[ClaimedJob]:
         rows = conn.execute(
-            "UPDATE diquis_jobs SET state = 'Processing', reason = NULL, server_id = ?,"
-            " attempt = attempt + 1, started_at = ? WHERE id IN (SELECT id FROM"
-            " diquis_jobs WHERE state = 'Enqueued' AND queue = ? ORDER BY id LIMIT ?)"
+            "UPDATE diquis_jobs SET state = 'Processing', reason = NULL, server_id = :server,"
+            " attempt = attempt + 1, started_at = max(:now, coalesce(enqueued_at, :now))"
+            " WHERE id IN (SELECT id FROM diquis_jobs WHERE state = 'Enqueued'"
+            " AND queue = :queue ORDER BY id LIMIT :limit)"
             f" RETURNING {CLAIM_COLUMNS}",
-            (server_id, now, queue, limit),
+            {"server": server_id, "now": now, "queue": queue, "limit": limit},
         ).fetchall()
         claimed = [ClaimedJob(*r) for r in sorted(rows)]
         conn.executemany(
@@ -191,7 +192,9 @@ def enable_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
 def _latency(job: ClaimedJob, now: float) -> str | None:
     if job.enqueued_at is None:
         return None
-    return '{"latency_ms": %.3f}' % ((now - job.enqueued_at) * 1000)
+    # the claim's clock was read before its transaction: a job enqueued in between would
+    # otherwise show a negative wait
+    return '{"latency_ms": %.3f}' % (max(0.0, now - job.enqueued_at) * 1000)
 
 
 def _unwrap(connection: Any) -> Any:
