@@ -309,27 +309,18 @@ class JobEngine:
         **kwargs: Any,
     ) -> int:
         """:meth:`enqueue` for async code; ``connection`` may be a psycopg AsyncConnection."""
-        if connection is not None and _is_async_connection(connection):
-            job = self._new_job(
-                target,
-                args,
-                kwargs,
-                state=State.ENQUEUED,
-                queue=queue,
-                tags=tags,
-                unique_key=unique_key,
-            )
-            return await self._acreate(job, connection)
-        return await asyncio.to_thread(
-            self.enqueue,
+        job = self._new_job(
             target,
-            *args,
+            args,
+            kwargs,
+            state=State.ENQUEUED,
             queue=queue,
             tags=tags,
             unique_key=unique_key,
-            connection=connection,
-            **kwargs,
         )
+        if connection is not None and _is_async_connection(connection):
+            return await self._acreate(job, connection)
+        return await asyncio.to_thread(self._create, job, connection)
 
     async def _acreate(self, job: NewJob, connection: Any) -> int:
         storage = self.storage
