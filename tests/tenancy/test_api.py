@@ -107,8 +107,9 @@ async def test_a_failing_step_fails_the_tenant_then_retry_converges(
             await hub.wait_for(lambda: bool(hub.of("ReceiveNotification")))
             kind, message = hub.of("ReceiveNotification")[0]
             assert kind == "Error" and message.startswith("Provisioning failed: Initech")
+            # the engine retries with backoff (its write follows the job's own)
+            await _wait(lambda: run.app.jobs.get(int(body["job_id"])).state is State.SCHEDULED)
             job = run.app.jobs.get(int(body["job_id"]))
-            assert job.state is State.SCHEDULED  # the engine retries with backoff
             failure = next(h for h in job.history if h.state is State.FAILED)
             assert "injected fault" in failure.data["exception_message"]
             assert "Traceback" in failure.data["stack_trace"]
@@ -202,6 +203,7 @@ async def test_inbox_login_logout_and_service_endpoints(start_app: AppFactory) -
             assert (await api.post(f"/api/notifications/{note['id']}/read")).status_code == 204
             assert (await api.get("/api/notifications?unread=true")).json()["unread"] == 0
             assert (await api.post("/api/notifications/999999/read")).status_code == 404
+            await _wait(lambda: run.app.jobs.get(int(body["job_id"])).state is State.SUCCEEDED)
             metrics = (await api.get("/metrics")).text
             assert 'diquis_jobs{state="Succeeded"} 1.0' in metrics
             assert "diquis_hub_connections" in metrics
@@ -312,6 +314,8 @@ async def test_the_dashboard_shows_a_failed_provisioning_job_to_super_admins_onl
                 await api.post("/api/tenants", json={"name": "Soylent", "admin_email": "s@s.io"})
             ).json()
             await run.wait_status(body["id"], "Failed")
+        # the engine writes the job's failure just after the job marks the tenant Failed
+        await _wait(lambda: run.app.jobs.get(int(body["job_id"])).state is State.SCHEDULED)
         cookies = {"diquis_session": run.admin_token}
         async with httpx.AsyncClient(base_url=run.base, cookies=cookies) as browser:
             page = await browser.get(f"/hangfire/jobs/{body['job_id']}")

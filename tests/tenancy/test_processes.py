@@ -262,6 +262,8 @@ async def test_a_failing_step_in_the_worker_process_fails_then_retry_converges(
                 assert leak not in reason
             # the Error went to the initiator: stored (inbox) and pushed across processes
             error = ("Error", f"Provisioning failed: {name}: {reason}")
+            # the job stores the notification just after it marks the tenant Failed
+            await wait_until(lambda: stack.notifications_of(root_id), 10, "the Error notification")
             assert stack.notifications_of(root_id) == [error]
             inbox = (await client.get("/api/notifications?unread=true")).json()
             assert [(n["type"], n["message"]) for n in inbox["items"]] == [error]
