@@ -439,15 +439,22 @@ class Storage(abc.ABC):
         reason: str | None,
         *,
         expire_at: float | None = None,
+        fresh_start: bool = True,
     ) -> None:
-        """Move ``job_ids`` to ``to`` with a history row each (no checks: callers check)."""
+        """Move ``job_ids`` to ``to`` with a history row each (no checks: callers check).
+
+        An Enqueued job gets a fresh start (no schedule, expiry or past retries) unless the
+        engine itself moves it on (``fresh_start=False``: a due schedule, a rescue, a
+        hand-back), which keeps its retry count.
+        """
         if not job_ids:
             return
         if to is State.ENQUEUED:
-            assignments = (
-                "state = ?, reason = ?, enqueued_at = ?, server_id = NULL, scheduled_at = NULL,"
-                " finished_at = NULL, expire_at = NULL, retry_count = 0"
-            )
+            assignments = "state = ?, reason = ?, enqueued_at = ?, server_id = NULL"
+            if fresh_start:
+                assignments += (
+                    ", scheduled_at = NULL, finished_at = NULL, expire_at = NULL, retry_count = 0"
+                )
             params: list[Any] = [to.value, reason, now]
         elif to is State.DELETED:
             assignments = "state = ?, reason = ?, finished_at = ?, expire_at = ?, server_id = NULL"
@@ -673,23 +680,8 @@ class Storage(abc.ABC):
                 if jobs
                 else []
             )
-            self._requeue_running(conn, ids, now, reason)
+            self.set_state(conn, ids, State.ENQUEUED, now, reason, fresh_start=False)
         return len(ids)
-
-    def _requeue_running(self, conn: Any, ids: Sequence[int], now: float, reason: str) -> None:
-        if not ids:
-            return
-        self.execute(
-            conn,
-            "UPDATE diquis_jobs SET state = 'Enqueued', reason = ?, enqueued_at = ?,"
-            f" server_id = NULL WHERE id IN ({marks(len(ids))})",
-            (reason, now, *ids),
-        )
-        self.executemany(
-            conn,
-            "INSERT INTO diquis_job_history (job_id, state, at, reason) VALUES (?, ?, ?, ?)",
-            [(j, State.ENQUEUED.value, now, reason) for j in ids],
-        )
 
     # -- housekeeping -----------------------------------------------------------------
 
@@ -705,19 +697,9 @@ class Storage(abc.ABC):
                     (now, limit),
                 ).fetchall()
             ]
-            if ids:
-                self.execute(
-                    conn,
-                    "UPDATE diquis_jobs SET state = 'Enqueued', reason = ?, enqueued_at = ?,"
-                    f" server_id = NULL WHERE id IN ({marks(len(ids))})",
-                    ("Scheduled time reached", now, *ids),
-                )
-                self.executemany(
-                    conn,
-                    "INSERT INTO diquis_job_history (job_id, state, at, reason)"
-                    " VALUES (?, ?, ?, ?)",
-                    [(j, State.ENQUEUED.value, now, "Scheduled time reached") for j in ids],
-                )
+            self.set_state(
+                conn, ids, State.ENQUEUED, now, "Scheduled time reached", fresh_start=False
+            )
             self.resolve_continuations(conn, now)
             row = self.execute(
                 conn, "SELECT min(scheduled_at) FROM diquis_jobs WHERE state = 'Scheduled'"
@@ -745,7 +727,14 @@ class Storage(abc.ABC):
             ).fetchall()
             for job_id, server in orphans:
                 why = "stopped heart-beating" if server in dead else "is gone"
-                self._requeue_running(conn, [job_id], now, f"Server {server} {why}; job requeued")
+                self.set_state(
+                    conn,
+                    [job_id],
+                    State.ENQUEUED,
+                    now,
+                    f"Server {server} {why}; job requeued",
+                    fresh_start=False,
+                )
         return [r[0] for r in orphans]
 
     def expire(self, now: float, limit: int = 1000) -> int:
