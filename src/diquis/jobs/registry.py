@@ -32,20 +32,15 @@ class Target:
     factory: Callable[[], Any] | None
     queue: str | None
     retry: RetryPolicy | None
-
-    @property
-    def is_async(self) -> bool:
-        """Whether the target is a coroutine function (run on the loop, not in a thread)."""
-        return inspect.iscoroutinefunction(self.func)
+    #: the call signature jobs are checked against (without ``self`` for methods)
+    signature: inspect.Signature
+    #: a coroutine function runs on the loop; anything else in the thread pool
+    is_async: bool
 
     def check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Raise JobArgumentError if the arguments do not fit the target's signature."""
-        signature = inspect.signature(self.func)
-        if self.owner is not None:
-            params = list(signature.parameters.values())[1:]  # drop self
-            signature = signature.replace(parameters=params)
         try:
-            signature.bind(*args, **kwargs)
+            self.signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise JobArgumentError(
                 f"arguments do not fit job target {self.name!r}: {exc}"
@@ -103,7 +98,11 @@ class Registry:
         if not callable(func):
             raise ConfigurationError(f"job target {func!r} is not callable")
         target_name = name or f"{func.__module__}.{func.__qualname__}"
-        for param in inspect.signature(func).parameters.values():
+        signature = inspect.signature(func)
+        if owner is not None:
+            params = list(signature.parameters.values())[1:]  # drop self
+            signature = signature.replace(parameters=params)
+        for param in signature.parameters.values():
             if param.kind is inspect.Parameter.KEYWORD_ONLY and param.name in RESERVED_OPTIONS:
                 raise ConfigurationError(
                     f"job target {target_name!r} has a keyword-only parameter {param.name!r}, "
@@ -112,7 +111,16 @@ class Registry:
         existing = self._by_name.get(target_name)
         if existing is not None and existing.func is not func:
             raise ConfigurationError(f"job target name {target_name!r} is already registered")
-        target = Target(target_name, func, owner, factory, queue, retry)
+        target = Target(
+            target_name,
+            func,
+            owner,
+            factory,
+            queue,
+            retry,
+            signature,
+            inspect.iscoroutinefunction(func),
+        )
         self._by_name[target_name] = target
         self._by_func[func] = target
         return target
