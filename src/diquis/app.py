@@ -129,11 +129,9 @@ class Diquis:
         self.jobs.storage.migrate()
         done: list[str] = []
         if tenants:
-            import asyncio
-
-            for slug in asyncio.run(self.tenants.slugs()):
-                if asyncio.run(self.tenant_databases.exists(slug)):
-                    asyncio.run(self.tenant_databases.migrate(slug))
+            for slug in self.tenants.slugs():
+                if self.tenant_databases.exists(slug):
+                    self.tenant_databases.upgrade(slug)
                     done.append(slug)
         return done
 

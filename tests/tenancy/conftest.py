@@ -17,11 +17,9 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from pysignalr.client import SignalRClient
-from sqlalchemy import select
 
 from diquis.app import Diquis
 from diquis.settings import Settings
-from diquis.tenancy.infrastructure.db import tenants
 from tests.realtime.conftest import ThreadedServer, free_port
 
 SECRET = "tenancy-tests-secret-key-with-enough-bytes"
@@ -156,8 +154,7 @@ def start_app(database_url: str, tmp_path: Path, smtp: tuple[Mailbox, int]) -> I
 
     yield start
     for app in started:
-        slugs = app.catalog.run_sync(lambda c: [r[0] for r in c.execute(select(tenants.c.slug))])
-        app.tenant_databases.drop_all(slugs)
+        app.tenant_databases.drop_all(app.tenants.slugs())
         app.close()
 
 

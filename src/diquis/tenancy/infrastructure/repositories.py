@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import functools
 import hashlib
 import secrets
 import uuid
@@ -105,9 +106,9 @@ class SqlTenantRepository:
             )
         )
 
-    async def slugs(self) -> builtins.list[str]:
-        """Slugs of every tenant whose database may exist (for ``diquis migrate``)."""
-        return await self.catalog.run(
+    def slugs(self) -> builtins.list[str]:
+        """Slugs of every tenant whose database may exist (``diquis migrate``, tests)."""
+        return self.catalog.run_sync(
             lambda conn: [
                 r[0] for r in conn.execute(select(tenants.c.slug).order_by(tenants.c.slug))
             ]
@@ -127,8 +128,13 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-# verifying against a real hash when the user does not exist keeps login timing even
-_DUMMY_HASH = hash_password("no-such-user-timing-guard")
+@functools.cache
+def _dummy_hash() -> str:
+    """A real hash to verify against when the user does not exist: login timing stays even.
+
+    Made on first login, not at import: argon2 is slow on purpose, and workers never log in.
+    """
+    return hash_password("no-such-user-timing-guard")
 
 
 class SqlUsers:
@@ -145,7 +151,7 @@ class SqlUsers:
             .mappings().first()
         )  # fmt: skip
         hashed = row["password_hash"] if row is not None else None
-        if not verify_password(password, hashed or _DUMMY_HASH) or row is None or not hashed:
+        if not verify_password(password, hashed or _dummy_hash()) or row is None or not hashed:
             return None
         return Principal(row["id"], row["role"], row["tenant_id"], row["email"])
 

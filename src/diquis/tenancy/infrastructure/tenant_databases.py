@@ -72,9 +72,10 @@ class TenantDatabases:
                 return  # created by a concurrent run of the same job: reuse it
 
     async def migrate(self, slug: str) -> None:
-        await asyncio.to_thread(self._migrate, slug)
+        await asyncio.to_thread(self.upgrade, slug)
 
-    def _migrate(self, slug: str) -> None:
+    def upgrade(self, slug: str) -> None:
+        """Run the tenant migrations now (blocking; ``diquis migrate``)."""
         engine = make_engine(self.url(slug))
         try:
             migrations.upgrade(engine, "tenant")
@@ -111,11 +112,8 @@ class TenantDatabases:
         finally:
             engine.dispose()
 
-    async def exists(self, slug: str) -> bool:
-        """Whether the tenant's database exists (tests, ``diquis migrate``)."""
-        return await asyncio.to_thread(self._exists, slug)
-
-    def _exists(self, slug: str) -> bool:
+    def exists(self, slug: str) -> bool:
+        """Whether the tenant's database exists (blocking; ``diquis migrate``)."""
         name = self.database_name(slug)
         if not self.postgres:
             return (self.folder / name).exists()
