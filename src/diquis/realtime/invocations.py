@@ -86,19 +86,33 @@ class Invoker:
             return None
         return method
 
+    def _prepare(
+        self,
+        connection: HubConnection,
+        message: InvocationMessage | StreamInvocationMessage,
+        streaming: bool,
+    ) -> tuple[HubMethod, inspect.BoundArguments] | None:
+        """The method and its bound arguments, or None after answering with an error."""
+        if message.stream_ids:
+            self._fail(
+                connection, message.invocation_id, "Client-to-server streaming is not supported."
+            )
+            return None
+        method = self._resolve(connection, message.target, message.invocation_id, streaming)
+        if method is None:
+            return None
+        bound = method.bind(self._make_hub(connection), message.arguments)
+        if isinstance(bound, str):
+            self._fail(connection, message.invocation_id, bound)
+            return None
+        return method, bound
+
     async def _invoke(self, connection: HubConnection, message: InvocationMessage) -> None:
         invocation_id = message.invocation_id
-        if message.stream_ids:
-            self._fail(connection, invocation_id, "Client-to-server streaming is not supported.")
+        prepared = self._prepare(connection, message, streaming=False)
+        if prepared is None:
             return
-        method = self._resolve(connection, message.target, invocation_id, streaming=False)
-        if method is None:
-            return
-        hub = self._make_hub(connection)
-        bound = method.bind(hub, message.arguments)
-        if isinstance(bound, str):
-            self._fail(connection, invocation_id, bound)
-            return
+        method, bound = prepared
         try:
             result = await call(method, bound)
         except Exception as exc:
@@ -125,17 +139,10 @@ class Invoker:
         if invocation_id in connection.streams:
             self._fail(connection, invocation_id, "An invocation with this id is already running.")
             return
-        if message.stream_ids:
-            self._fail(connection, invocation_id, "Client-to-server streaming is not supported.")
+        prepared = self._prepare(connection, message, streaming=True)
+        if prepared is None:
             return
-        method = self._resolve(connection, message.target, invocation_id, streaming=True)
-        if method is None:
-            return
-        hub = self._make_hub(connection)
-        bound = method.bind(hub, message.arguments)
-        if isinstance(bound, str):
-            self._fail(connection, invocation_id, bound)
-            return
+        method, bound = prepared
         connection.streams[invocation_id] = asyncio.get_running_loop().create_task(
             self._run_stream(connection, invocation_id, method, bound, message.target)
         )
