@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -46,6 +48,25 @@ class Backplane(ABC):
                 await handler(payload)
             except Exception:
                 logger.exception("backplane handler failed")
+
+    async def _keep_receiving(
+        self,
+        receive: Callable[[], Awaitable[None]],
+        reconnect: Callable[[], Awaitable[None]],
+        lost: str,
+        retry_delay: float,
+    ) -> None:
+        """Run ``receive`` for ever; after a failure wait, ``reconnect`` and go on."""
+        while True:
+            try:
+                await receive()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("%s; retrying", lost)
+                await asyncio.sleep(retry_delay)
+                with contextlib.suppress(Exception):
+                    await reconnect()
 
     @abstractmethod
     async def _publish(self, payload: str) -> None:

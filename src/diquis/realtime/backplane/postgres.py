@@ -90,18 +90,17 @@ class PostgresBackplane(Backplane):
         self._task = asyncio.create_task(self._listen(), name="diquis-postgres-backplane")
 
     async def _listen(self) -> None:
-        while True:
-            try:
-                assert self._listener is not None
-                async for notify in self._listener.notifies():
-                    await self._receive(notify.payload)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("postgres backplane lost its LISTEN connection; retrying")
-                await asyncio.sleep(self._retry_delay)
-                with contextlib.suppress(Exception):
-                    self._listener = await self._listen_connection()
+        async def receive() -> None:
+            assert self._listener is not None
+            async for notify in self._listener.notifies():
+                await self._receive(notify.payload)
+
+        async def reconnect() -> None:
+            self._listener = await self._listen_connection()
+
+        await self._keep_receiving(
+            receive, reconnect, "postgres backplane lost its LISTEN connection", self._retry_delay
+        )
 
     async def _receive(self, raw: str) -> None:
         if raw.startswith(INLINE):

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 
 from diquis.realtime.backplane.base import Backplane
-
-logger = logging.getLogger("diquis.realtime.backplane.redis")
 
 
 class RedisBackplane(Backplane):
@@ -50,20 +47,19 @@ class RedisBackplane(Backplane):
         self._task = asyncio.create_task(self._listen(), name="diquis-redis-backplane")
 
     async def _listen(self) -> None:
-        while True:
-            try:
-                assert self._pubsub is not None
-                async for message in self._pubsub.listen():
-                    if message["type"] == "message":
-                        data = message["data"]
-                        await self._dispatch(data.decode() if isinstance(data, bytes) else data)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("redis backplane lost its subscription; retrying")
-                await asyncio.sleep(self._retry_delay)
-                with contextlib.suppress(Exception):
-                    self._pubsub = await self._subscribe()
+        async def receive() -> None:
+            assert self._pubsub is not None
+            async for message in self._pubsub.listen():
+                if message["type"] == "message":
+                    data = message["data"]
+                    await self._dispatch(data.decode() if isinstance(data, bytes) else data)
+
+        async def reconnect() -> None:
+            self._pubsub = await self._subscribe()
+
+        await self._keep_receiving(
+            receive, reconnect, "redis backplane lost its subscription", self._retry_delay
+        )
 
     async def _close(self) -> None:
         if self._task is not None:
