@@ -61,11 +61,11 @@ export function SignupPage() {
           name="organization"
           autoComplete="organization"
           required
-          maxLength={100}
+          maxLength={60}
           value={organization}
           onChange={(e) => setOrganization(e.target.value)}
           error={errors.organization}
-          hint="Letters, digits, spaces and dashes."
+          hint={"Up to 60 letters, digits, spaces and . & ' -"}
           autoFocus
         />
         <Field

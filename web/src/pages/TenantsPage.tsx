@@ -259,11 +259,11 @@ function CreateTenantForm({ onCreated }: { onCreated: (tenant: Tenant) => void }
           label="Tenant name"
           name="name"
           required
-          maxLength={100}
+          maxLength={60}
           value={name}
           onChange={(e) => setName(e.target.value)}
           error={errors.name}
-          hint="Letters, digits, spaces and dashes."
+          hint={"Up to 60 letters, digits, spaces and . & ' -"}
         />
         <Field
           label="Admin e-mail"
