@@ -120,6 +120,8 @@ async def test_a_failing_step_fails_the_tenant_then_retry_converges(
             assert hub.of("ReceiveNotification")[1] == ["Success", "Tenant Initech is ready."]
             again = await api.post(f"/api/tenants/{body['id']}/retry")
             assert again.status_code == 409
+        # the welcome e-mail is the job's last step, after the Success notification
+        await _wait(lambda: run.app.jobs.get(int(body["job_id"])).state is State.SUCCEEDED)
         assert len(run.mailbox.to("p@i.test")) == 1
         statuses = [a[0]["status"] for a in hub.of("TenantStatusChanged")]
         assert statuses == ["Provisioning", "Failed", "Provisioning", "Active"]
