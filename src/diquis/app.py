@@ -21,7 +21,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from .dashboard import SuperAdminFromSessionCookie, create_dashboard
-from .jobs import JobContext, JobEngine, JobFilter
+from .jobs import JobContext, JobEngine, JobFilter, RetryPolicy, hangfire_backoff
 from .realtime import HubContext, HubRoute, HubServer, backplane_from_url, publisher_context
 from .settings import Settings
 from .tenancy.api.routes import build_router
@@ -57,13 +57,21 @@ class _Durations(JobFilter):
             ).observe(time.perf_counter() - began)
 
 
+def _retry_policy(scale: float) -> RetryPolicy | None:
+    """The engine's default policy with its delays times ``scale`` (None: unchanged)."""
+    if scale == 1.0:
+        return None
+    return RetryPolicy(delays=lambda retry: hangfire_backoff(retry) * scale)
+
+
 class Diquis:
     """Everything wired together; ``diquis worker`` and ``diquis serve`` both build one."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings = settings or Settings.from_env()
         self.catalog = Catalog(settings.database_url)
-        self.jobs = JobEngine(settings.database_url)
+        retry = _retry_policy(settings.retry_delay_scale)
+        self.jobs = JobEngine(settings.database_url, retry=retry)
         self.hub = HubServer(
             NotificationsHub, name=HUB_NAME, authenticator=token_authenticator(settings.secret_key),
             backplane=settings.backplane_url,
