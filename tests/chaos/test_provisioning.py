@@ -1,0 +1,174 @@
+"""Chaos for tenant provisioning: many at once, workers killed -9 all along, jobs cancelled.
+
+``serve --no-worker`` + 2 ``diquis worker --concurrency 20`` on a private PostgreSQL (its
+LISTEN/NOTIFY as the backplane); every tenant must converge to exactly one of everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+
+import pytest
+
+from diquis.jobs import State
+from tests.tenancy.proc_stack import (
+    ROOT_EMAIL,
+    ROOT_PASSWORD,
+    api,
+    listening,
+    login,
+    wait_until,
+)
+
+from .conftest import SIZES, ChaosStack, Report, Smtp, StackFactory, budget
+from .tenants import create_tenants, tenant_rows, verify_provisioned, wait_converged
+
+
+@pytest.mark.timeout(budget(120, 400))
+async def test_many_tenants_at_once_all_become_active(
+    stacks: StackFactory, smtp: Smtp, tenant_tables: set[str], report: Report
+) -> None:
+    stack = stacks()
+    web = stack.serve("web")
+    workers = [stack.worker("worker1"), stack.worker("worker2")]
+    try:
+        stack.ready(web, *workers)
+        report.did("serve --no-worker + 2 x worker --concurrency 20, private PostgreSQL")
+        token = await login(web.base, ROOT_EMAIL, ROOT_PASSWORD)
+        async with listening(web.base, token) as hub:
+            began = time.monotonic()
+            created = await create_tenants(web.base, token, SIZES.tenants, "Rush", parallel=50)
+            report.did(f"POST /api/tenants x {len(created)} at once (all 202)")
+            await wait_converged(stack, created, timeout=budget(90, 300), never="Failed")
+            report.saw(
+                f"all {len(created)} Active, jobs Succeeded in {time.monotonic() - began:.1f}s"
+            )
+            await wait_until(
+                lambda: len(hub.of("ReceiveNotification")) >= len(created), 15, "every push"
+            )
+            await asyncio.sleep(0.5)  # a duplicate push would arrive by now
+            verify_provisioned(
+                stack, created, smtp.box, tenant_tables, report,
+                hub_messages=hub.of("ReceiveNotification"),
+            )  # fmt: skip
+    except BaseException:
+        print(stack.logs())
+        raise
+
+
+async def _kill_workers(
+    stack: ChaosStack, workers: list, seconds: float, report: Report
+) -> list[int]:
+    """kill -9 a random worker every 2 s for ``seconds`` (a new one starts each time)."""
+    killed: list[int] = []
+    rng = random.Random()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        await asyncio.sleep(2)
+        victim = rng.choice(workers)
+        victim.kill9()
+        killed.append(victim.pid)
+        workers[workers.index(victim)] = stack.worker(f"worker{len(killed) + 2}")
+    report.did(f"kill -9 of a random worker every 2 s for {seconds:g}s: {len(killed)} kills")
+    return killed
+
+
+@pytest.mark.timeout(budget(150, 400))
+async def test_workers_killed_every_2s_all_tenants_converge(
+    stacks: StackFactory, smtp: Smtp, tenant_tables: set[str], report: Report
+) -> None:
+    stack = stacks(DIQUIS_DEMO_STEP_DELAY="0.2")
+    web = stack.serve("web")
+    workers = [stack.worker("worker1"), stack.worker("worker2")]
+    try:
+        stack.ready(web, *workers)
+        token = await login(web.base, ROOT_EMAIL, ROOT_PASSWORD)
+        report.did("serve --no-worker + 2 x worker --concurrency 20; step delay 0.2 s")
+        # tenants arrive all through the kill window, so kills land on running jobs
+        creating = asyncio.create_task(
+            create_tenants(web.base, token, SIZES.tenants, "Kill", spread=SIZES.kill_seconds * 0.8)
+        )
+        killed = await _kill_workers(stack, workers, SIZES.kill_seconds, report)
+        created = await creating
+        report.did(f"{len(created)} tenants created during the kills; then calm")
+        began = time.monotonic()
+        await wait_converged(stack, created, timeout=budget(90, 240))
+        report.saw(f"all converged {time.monotonic() - began:.1f}s after the last kill")
+        reran = [c for c in created if _runs(stack, c.job_id) > 1]
+        report.saw(f"{len(reran)} provisioning job(s) ran more than once")
+        verify_provisioned(stack, created, smtp.box, tenant_tables, report, killed_pids=killed)
+        for c in reran:
+            assert _ran_on_killed(stack, c.job_id, killed), c
+        report.checked("a job ran again only after its worker was killed", len(reran))
+    except BaseException:
+        print(stack.logs()[-20000:])
+        raise
+
+
+def _runs(stack: ChaosStack, job_id: str) -> int:
+    return sum(1 for h in stack.job(job_id).history if h.state is State.PROCESSING)
+
+
+def _ran_on_killed(stack: ChaosStack, job_id: str, killed: list[int]) -> bool:
+    runs = [h for h in stack.job(job_id).history if h.state is State.PROCESSING]
+    return all(int(str(h.server_id).split(":")[1]) in killed for h in runs[:-1])
+
+
+@pytest.mark.timeout(budget(120, 240))
+async def test_deleting_a_running_provisioning_job_fails_the_tenant_and_retry_recovers(
+    stacks: StackFactory, smtp: Smtp, tenant_tables: set[str], report: Report
+) -> None:
+    stack = stacks(DIQUIS_DEMO_STEP_DELAY="1.0")  # five steps: a job runs for ~5 s
+    web = stack.serve("web")
+    worker = stack.worker("worker1", concurrency=5)
+    try:
+        stack.ready(web, worker)
+        token = await login(web.base, ROOT_EMAIL, ROOT_PASSWORD)
+        root_id = stack.user_id(ROOT_EMAIL)
+        async with listening(web.base, token) as hub, api(web.base, token) as client:
+            created = await create_tenants(web.base, token, SIZES.cancellations, "Cancel")
+            report.did(f"{len(created)} tenants created; each job deleted while Processing")
+            for index, c in enumerate(created):
+                await wait_until(
+                    lambda c=c: stack.job(c.job_id).state is State.PROCESSING, 20, "Processing"
+                )
+                # cancel at different steps: 0.5 s, 1.5 s, ... into the run
+                await asyncio.sleep(0.5 + index % 4)
+                stack.jobs.delete(int(c.job_id), "Deleted by the chaos test")
+            for c in created:
+                await wait_until(
+                    lambda c=c: tenant_rows(stack, [c.id])[c.id][0] == "Failed", 20,
+                    f"{c.name} to be Failed",
+                )  # fmt: skip
+                assert tenant_rows(stack, [c.id])[c.id][1] == "Provisioning was cancelled"
+                assert stack.job(c.job_id).state is State.DELETED
+            report.checked(
+                "deleted job -> tenant Failed, 'Provisioning was cancelled'", len(created)
+            )
+            errors = await wait_until(
+                lambda: [m for m in hub.of("ReceiveNotification") if m[0] == "Error"]
+                if len([m for m in hub.of("ReceiveNotification") if m[0] == "Error"])
+                >= len(created) else None,
+                15, "an Error notification per cancelled tenant",
+            )  # fmt: skip
+            stored = [k for k, _ in stack.notifications_of(root_id) if k == "Error"]
+            assert len(errors) == len(stored) == len(created), (errors, stored)
+            for c in created:
+                assert any(c.name in str(m[1]) for m in errors), (c.name, errors)
+            report.checked("an Error notification pushed and stored per tenant", len(created))
+
+            for c in created:
+                reply = await client.post(f"/api/tenants/{c.id}/retry")
+                assert reply.status_code == 202, reply.text
+            report.did("POST /api/tenants/{id}/retry for each (202)")
+            await wait_converged(stack, created, timeout=60)
+            verify_provisioned(stack, created, smtp.box, tenant_tables, report)
+    except BaseException:
+        print(stack.logs())
+        raise
+    finally:
+        with contextlib.suppress(Exception):
+            worker.stop()
