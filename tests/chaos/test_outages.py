@@ -16,7 +16,7 @@ import pytest
 from diquis.jobs import State
 from tests.tenancy.proc_stack import ROOT_EMAIL, ROOT_PASSWORD, api, listening, login, wait_until
 
-from .conftest import SIZES, Report, Smtp, StackFactory, budget
+from .conftest import SIZES, ChaosStack, Report, Smtp, StackFactory, budget
 from .servers import PrivatePostgres, PrivateRedis
 from .tenants import (
     Created,
@@ -94,12 +94,18 @@ async def test_postgres_restart_mid_provisioning_503_while_down_then_all_converg
 
             pg.start()
             up_at = time.monotonic()
+            _drop_test_connections(stack)
             report.did(f"PostgreSQL started again after {up_at - down_at:.1f}s")
             recovering: Counter[int] = Counter()
             while True:
-                reply = await client.post("/api/tenants", json=new_tenant_body("Probe"))
+                body = new_tenant_body("Probe")
+                reply = await client.post("/api/tenants", json=body)
                 recovering[reply.status_code] += 1
                 if reply.status_code == 202:
+                    data = reply.json()
+                    probe = Created(
+                        data["id"], str(data["job_id"]), body["name"], body["admin_email"]
+                    )
                     break
                 assert reply.status_code == 503, (reply.status_code, reply.text)
                 assert time.monotonic() - up_at < 30, "the web process did not reconnect"
@@ -109,7 +115,7 @@ async def test_postgres_restart_mid_provisioning_503_while_down_then_all_converg
                 f"restart (replies meanwhile: {dict(recovering)})"
             )
             after = await create_tenants(web.base, token, max(5, SIZES.tenants // 4), "After")
-            created = before + after
+            created = [*before, probe, *after]
             await wait_converged(stack, created, timeout=budget(90, 180))
             report.saw(f"all {len(created)} tenants Active {time.monotonic() - up_at:.1f}s after")
             assert all(p.popen.poll() is None for p in [web, *workers])
@@ -127,6 +133,14 @@ async def test_postgres_restart_mid_provisioning_503_while_down_then_all_converg
     except BaseException:
         print(stack.logs()[-20000:])
         raise
+
+
+def _drop_test_connections(stack: ChaosStack) -> None:
+    """The test's own pooled connections died with the server (the processes must cope)."""
+    stack.catalog.dispose()
+    if stack._jobs is not None:
+        stack._jobs.close()
+        stack._jobs = None
 
 
 # -- Redis backplane ----------------------------------------------------------------------
