@@ -37,6 +37,19 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
 def parse_faults(raw: str) -> dict[str, int]:
     """``migrate:2,email:1`` -> {"migrate": 2, "email": 1}; names must be provisioning steps."""
     faults: dict[str, int] = {}
@@ -92,6 +105,11 @@ class Settings:
     demo_step_delay: float = 0.0
     web_dir: Path = Path("web/dist")
     token_ttl: int = 8 * 3600
+    #: catalog connections kept open, and opened beyond that under load, per process
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+    #: a tenant Provisioning for longer than this (seconds) is shown as stuck
+    provisioning_stuck_after: float = 600.0
 
     @property
     def uses_postgres(self) -> bool:
@@ -127,4 +145,7 @@ class Settings:
             faults=parse_faults(env.get("DIQUIS_FAULTS", "")),
             demo_step_delay=_float(env, "DIQUIS_DEMO_STEP_DELAY", 0.0),
             web_dir=Path(env.get("DIQUIS_WEB_DIR", "web/dist")).resolve(),
+            db_pool_size=_int(env, "DIQUIS_DB_POOL_SIZE", 5, minimum=1),
+            db_max_overflow=_int(env, "DIQUIS_DB_MAX_OVERFLOW", 10),
+            provisioning_stuck_after=_float(env, "DIQUIS_PROVISIONING_STUCK_AFTER", 600.0),
         )
