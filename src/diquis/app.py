@@ -124,7 +124,7 @@ class Diquis:
         self.users = SqlUsers(self.catalog)
         self.tenants = SqlTenantRepository(self.catalog)
         self.tenant_databases = TenantDatabases(
-            settings.database_url, settings.data_dir, self.catalog
+            settings.database_url, settings.data_dir, self.catalog, settings.tenant_db_prefix
         )
         self.notifier = HubNotifier(self.catalog, self.users, self.hub_context)
         self.mailbox = DevMailbox(settings.data_dir / "mailbox") if not settings.smtp_url else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,6 +49,15 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     if value < minimum:
         raise SettingsError(f"{name}={raw!r} must be at least {minimum}")
     return value
+
+
+def _prefix(env: Mapping[str, str]) -> str:
+    raw = env.get("DIQUIS_TENANT_DB_PREFIX", "").strip() or "diquis_tenant_"
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,20}", raw):
+        raise SettingsError(
+            f"DIQUIS_TENANT_DB_PREFIX={raw!r}: use at most 21 lower-case letters, digits and _"
+        )
+    return raw
 
 
 def parse_faults(raw: str) -> dict[str, int]:
@@ -110,6 +120,8 @@ class Settings:
     db_max_overflow: int = 10
     #: a tenant Provisioning for longer than this (seconds) is shown as stuck
     provisioning_stuck_after: float = 600.0
+    #: PostgreSQL tenant databases are named prefix + slug (one namespace per server)
+    tenant_db_prefix: str = "diquis_tenant_"
 
     @property
     def uses_postgres(self) -> bool:
@@ -148,4 +160,5 @@ class Settings:
             db_pool_size=_int(env, "DIQUIS_DB_POOL_SIZE", 5, minimum=1),
             db_max_overflow=_int(env, "DIQUIS_DB_MAX_OVERFLOW", 10),
             provisioning_stuck_after=_float(env, "DIQUIS_PROVISIONING_STUCK_AFTER", 600.0),
+            tenant_db_prefix=_prefix(env),
         )

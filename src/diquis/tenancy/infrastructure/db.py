@@ -118,6 +118,7 @@ emails = Table(
     Column("status", String(10), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
+    Column("claimed_at", UTCDateTime),
 )
 
 installation = Table(

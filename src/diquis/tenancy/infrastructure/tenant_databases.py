@@ -50,8 +50,11 @@ class TenantDatabases:
     tenant's name is someone else's and is never migrated, seeded or dropped.
     """
 
-    def __init__(self, catalog_url: str, data_dir: Path, catalog: Catalog) -> None:
+    def __init__(
+        self, catalog_url: str, data_dir: Path, catalog: Catalog, prefix: str = "diquis_tenant_"
+    ) -> None:
         self.catalog_url = catalog_url
+        self.prefix = prefix
         self.catalog = catalog
         self.postgres = catalog_url.startswith(("postgresql://", "postgres://"))
         self.folder = data_dir / "tenants"
@@ -60,7 +63,7 @@ class TenantDatabases:
     def database_name(self, slug: str) -> str:
         """The tenant database's name (PostgreSQL) or file name (SQLite)."""
         base = _checked(slug).replace("-", "_")
-        return f"diquis_tenant_{base}" if self.postgres else f"{base}.db"
+        return f"{self.prefix}{base}" if self.postgres else f"{base}.db"
 
     def url(self, slug: str) -> str:
         """The tenant database's URL."""

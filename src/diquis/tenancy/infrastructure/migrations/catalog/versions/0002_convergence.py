@@ -7,6 +7,8 @@
   creates the tenant. Tenants stored before this revision may share an e-mail: the oldest
   holds the reservation, the others keep their rows (they fail or were repaired by hand).
 - ``tenant_repairs``: how many tenants the reconciler repaired, by kind (for /metrics).
+- ``email_outbox.claimed_at``: when a run claimed an e-mail to send it (a lease, so two runs
+  of one job never both send it).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def upgrade() -> None:
         "                       WHERE o.admin_email = t.admin_email)"
         " GROUP BY t.admin_email"
     )
+    op.add_column("email_outbox", sa.Column("claimed_at", sa.DateTime(timezone=True)))
     op.create_table(
         "tenant_repairs",
         sa.Column("kind", sa.String(40), primary_key=True),
@@ -56,6 +59,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("email_outbox", "claimed_at")
     for table in (
         "tenant_repairs",
         "admin_email_reservations",
