@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -12,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -21,20 +22,27 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from .dashboard import SuperAdminFromSessionCookie, create_dashboard
-from .jobs import JobContext, JobEngine, JobFilter, RetryPolicy, hangfire_backoff
+from .jobs import JobContext, JobEngine, JobFilter, RetryPolicy, State, hangfire_backoff
 from .realtime import HubContext, HubRoute, HubServer, backplane_from_url, publisher_context
 from .settings import Settings
 from .tenancy.api.routes import build_router
 from .tenancy.application.provision import ProvisionTenantJob
+from .tenancy.application.reconcile import Reconciler
 from .tenancy.application.use_cases import TenantService
 from .tenancy.hub import HUB_NAME, NotificationsHub, token_authenticator
 from .tenancy.infrastructure import migrations
-from .tenancy.infrastructure.adapters import EngineJobService, EnvFaults, RateLimiter
+from .tenancy.infrastructure.adapters import (
+    DELETED_WITH_TENANT,
+    EngineJobService,
+    EnvFaults,
+    RateLimiter,
+)
+from .tenancy.infrastructure.availability import install_unavailable_handlers
 from .tenancy.infrastructure.db import Catalog
 from .tenancy.infrastructure.mail import DevMailbox, MailTransport, OutboxMailer, SmtpTransport
 from .tenancy.infrastructure.notifier import HubNotifier
 from .tenancy.infrastructure.repositories import SqlTenantRepository, SqlUsers
-from .tenancy.infrastructure.tenant_databases import TenantDatabases
+from .tenancy.infrastructure.tenant_databases import ForeignDatabaseError, TenantDatabases
 
 log = logging.getLogger("diquis")
 
@@ -64,12 +72,55 @@ def _retry_policy(scale: float) -> RetryPolicy | None:
     return RetryPolicy(delays=lambda retry: hangfire_backoff(retry) * scale)
 
 
+class _RepairOnJobEnd(JobFilter):
+    """Repairs a tenant right away when its provisioning job is deleted or fails for good.
+
+    ``on_state_change`` runs where the change was made (a worker's outcome writer, or the
+    thread of a dashboard or API delete); the repair is async, so it is handed to the
+    event loop the app runs on. A process that dies first leaves it to the reconciler.
+    """
+
+    def __init__(self, reconciler: Reconciler) -> None:
+        self.reconciler = reconciler
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    def on_state_change(self, job_id: int, state: State, reason: str | None) -> None:
+        if state not in (State.DELETED, State.FAILED) or reason == DELETED_WITH_TENANT:
+            return
+        coro = self._repair(str(job_id))
+        try:
+            task = asyncio.get_running_loop().create_task(coro)
+        except RuntimeError:  # not on a loop's thread: a delete run in a worker thread
+            if self.loop is None or self.loop.is_closed():
+                coro.close()  # no app loop here (a script): the reconciler will do it
+            else:
+                asyncio.run_coroutine_threadsafe(coro, self.loop)
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _repair(self, job_id: str) -> object:
+        try:
+            return await self.reconciler.job_changed(job_id)
+        except Exception:
+            log.exception("repairing the tenant of job %s failed; the reconciler retries", job_id)
+            return None
+
+
+#: the recurring job that repairs tenants stranded by their job (every minute)
+RECONCILE_ID = "tenancy.reconcile"
+
+
 class Diquis:
     """Everything wired together; ``diquis worker`` and ``diquis serve`` both build one."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings = settings or Settings.from_env()
-        self.catalog = Catalog(settings.database_url)
+        self.catalog = Catalog(
+            settings.database_url, pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )  # fmt: skip
         retry = _retry_policy(settings.retry_delay_scale)
         self.jobs = JobEngine(settings.database_url, retry=retry)
         self.hub = HubServer(
@@ -80,7 +131,9 @@ class Diquis:
         self.serving_http = False
         self.users = SqlUsers(self.catalog)
         self.tenants = SqlTenantRepository(self.catalog)
-        self.tenant_databases = TenantDatabases(settings.database_url, settings.data_dir)
+        self.tenant_databases = TenantDatabases(
+            settings.database_url, settings.data_dir, self.catalog, settings.tenant_db_prefix
+        )
         self.notifier = HubNotifier(self.catalog, self.users, self.hub_context)
         self.mailbox = DevMailbox(settings.data_dir / "mailbox") if not settings.smtp_url else None
         transport: MailTransport = (
@@ -90,7 +143,14 @@ class Diquis:
         )
         self.mailer = OutboxMailer(self.catalog, transport)
         self.faults = EnvFaults(settings.faults, settings.demo_step_delay)
-        self.tenant_service = TenantService(self.catalog, self.tenants, EngineJobService(self.jobs))
+        job_service = EngineJobService(self.jobs, self.catalog)
+        self.tenant_service = TenantService(
+            self.catalog, self.tenants, job_service, self.tenant_databases
+        )
+        self.reconciler = Reconciler(
+            self.tenants, job_service, self.notifier, self.mailer, self.users
+        )
+        self.provisioning_stuck_after = settings.provisioning_stuck_after
         self.rate_limiter = RateLimiter(self.catalog)
         self.secret_key = settings.secret_key
         self.dev_mode = settings.dev
@@ -102,10 +162,15 @@ class Diquis:
             ["target", "outcome"], registry=self.metrics,
         )  # fmt: skip
         self.jobs.add_filter(_Durations(self.job_durations))
+        self.repair_on_job_end = _RepairOnJobEnd(self.reconciler)
+        self.jobs.add_filter(self.repair_on_job_end)
         self.jobs.register_class(
             ProvisionTenantJob, methods=["execute"], factory=self.provision_job,
             name="tenancy.ProvisionTenantJob",
+            # a database that is not ours stays not ours: retrying cannot help
+            retry=RetryPolicy(dont_retry_on=(ForeignDatabaseError,)),
         )  # fmt: skip
+        self.jobs.job(name=RECONCILE_ID, retry=RetryPolicy(attempts=0))(self.reconcile_tenants)
 
     # -- wiring -------------------------------------------------------------------------
 
@@ -124,6 +189,10 @@ class Diquis:
             )
         return self._publisher
 
+    async def reconcile_tenants(self) -> dict[str, int]:
+        """The recurring ``tenancy.reconcile`` job: one round of the reconciler."""
+        return await self.reconciler.run()
+
     def provision_job(self) -> ProvisionTenantJob:
         """A ProvisionTenantJob with its dependencies (the job engine's factory)."""
         return ProvisionTenantJob(
@@ -135,10 +204,14 @@ class Diquis:
         """Upgrade the catalog and job tables (and every tenant database); tenant slugs done."""
         migrations.upgrade(self.catalog.engine, "catalog")
         self.jobs.storage.migrate()
+        # once a minute, one run across every process (the engine fires each occurrence once)
+        self.jobs.recurring.add_or_update(RECONCILE_ID, RECONCILE_ID, "* * * * *")
         done: list[str] = []
         if tenants:
-            for slug in self.tenants.slugs():
+            for slug, tenant_id in self.tenants.slugs_and_ids():
                 if self.tenant_databases.exists(slug):
+                    if self.tenant_databases.stamp(slug, tenant_id):
+                        log.info("marked the database of tenant %s as this installation's", slug)
                     self.tenant_databases.upgrade(slug)
                     done.append(slug)
         return done
@@ -158,6 +231,7 @@ class Diquis:
 
         @contextlib.asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            self.repair_on_job_end.loop = asyncio.get_running_loop()
             async with self.hub.lifespan():
                 if run_worker:
                     async with self.jobs.server(**(worker_options or {})):
@@ -169,6 +243,7 @@ class Diquis:
             title="Diquis", version="0.1.0", lifespan=lifespan, docs_url="/docs",
             openapi_url="/openapi.json", redoc_url=None,
         )  # fmt: skip
+        install_unavailable_handlers(app)
         app.include_router(build_router(self))
         app.router.routes.append(HubRoute("/hubs/notifications", self.hub))
         dashboard = create_dashboard(
@@ -217,6 +292,7 @@ class Diquis:
     def _register_gauges(self) -> None:
         jobs = self.jobs
         hub = self.hub
+        tenants = self.tenants
 
         class _Live:
             def collect(self) -> Any:
@@ -228,6 +304,13 @@ class Diquis:
                     "diquis_hub_connections", "Open hub connections in this process",
                     value=len(hub.connections),
                 )  # fmt: skip
+                repaired = CounterMetricFamily(
+                    "diquis_tenant_repairs", "Tenants repaired by the reconciler, all processes",
+                    labels=["kind"],
+                )  # fmt: skip
+                for kind, count in sorted(tenants.repairs().items()):
+                    repaired.add_metric([kind], count)
+                yield repaired
 
         self.metrics.register(_Live())
 

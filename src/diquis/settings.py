@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,28 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     if value < 0:
         raise SettingsError(f"{name}={raw!r} must not be negative")
     return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def _prefix(env: Mapping[str, str]) -> str:
+    raw = env.get("DIQUIS_TENANT_DB_PREFIX", "").strip() or "diquis_tenant_"
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,20}", raw):
+        raise SettingsError(
+            f"DIQUIS_TENANT_DB_PREFIX={raw!r}: use at most 21 lower-case letters, digits and _"
+        )
+    return raw
 
 
 def parse_faults(raw: str) -> dict[str, int]:
@@ -94,6 +117,13 @@ class Settings:
     retry_delay_scale: float = 1.0
     web_dir: Path = Path("web/dist")
     token_ttl: int = 8 * 3600
+    #: catalog connections kept open, and opened beyond that under load, per process
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+    #: a tenant Provisioning for longer than this (seconds) is shown as stuck
+    provisioning_stuck_after: float = 600.0
+    #: PostgreSQL tenant databases are named prefix + slug (one namespace per server)
+    tenant_db_prefix: str = "diquis_tenant_"
 
     @property
     def uses_postgres(self) -> bool:
@@ -130,4 +160,8 @@ class Settings:
             demo_step_delay=_float(env, "DIQUIS_DEMO_STEP_DELAY", 0.0),
             retry_delay_scale=_float(env, "DIQUIS_RETRY_DELAY_SCALE", 1.0),
             web_dir=Path(env.get("DIQUIS_WEB_DIR", "web/dist")).resolve(),
+            db_pool_size=_int(env, "DIQUIS_DB_POOL_SIZE", 5, minimum=1),
+            db_max_overflow=_int(env, "DIQUIS_DB_MAX_OVERFLOW", 10),
+            provisioning_stuck_after=_float(env, "DIQUIS_PROVISIONING_STUCK_AFTER", 600.0),
+            tenant_db_prefix=_prefix(env),
         )

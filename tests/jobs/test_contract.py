@@ -298,7 +298,7 @@ async def test_jobs_of_a_dead_server_are_rescued(engine: JobEngine, clock: FakeC
     assert [s.id for s in storage.list_servers()] == ["live:2"]
     # the dead server's late result is discarded: the job is no longer its own
     alive, lost = storage.heartbeat("dead:1", clock(), [(job_id, claimed.attempt)])
-    assert (alive, lost) == (False, [job_id])
+    assert (alive, lost) == (False, [(job_id, claimed.attempt)])
     await engine.drain()
     assert engine.get(job_id).state is State.SUCCEEDED
     assert engine.get(job_id).attempt == 2

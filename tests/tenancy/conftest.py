@@ -7,6 +7,7 @@ import contextlib
 import email
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
@@ -129,6 +130,8 @@ def start_app(database_url: str, tmp_path: Path, smtp: tuple[Mailbox, int]) -> I
                 "DIQUIS_SMTP_URL": f"smtp://127.0.0.1:{port}",
                 "DIQUIS_PUBLIC_URL": "http://diquis.test",
                 "DIQUIS_DEV": "1",
+                # tenant databases share one PostgreSQL namespace: a prefix per test
+                "DIQUIS_TENANT_DB_PREFIX": f"dqt_{uuid.uuid4().hex[:8]}_",
                 **env,
             }
         )

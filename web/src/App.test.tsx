@@ -129,6 +129,36 @@ describe("the app with a live hub", () => {
     expect(calls.length).toBe(before);
   });
 
+  it("flags a stuck tenant and offers a retry", async () => {
+    routes["GET /api/tenants?limit=25&offset=0"] = () => ({
+      status: 200,
+      body: { items: [{ ...TENANT, status: "Provisioning", stuck: true }], total: 1 },
+    });
+    await renderTenantsPage();
+    const row = document.querySelector('tr[data-tenant="Acme"]') as HTMLElement;
+    expect(within(row).getByText(/Stuck: provisioning is taking far longer/)).toBeTruthy();
+    expect(within(row).getByRole("button", { name: "Retry provisioning of Acme" })).toBeTruthy();
+  });
+
+  it("deletes a failed tenant after confirmation", async () => {
+    routes["GET /api/tenants?limit=25&offset=0"] = () => ({
+      status: 200,
+      body: { items: [{ ...TENANT, status: "Failed", last_error: "not ours" }], total: 1 },
+    });
+    routes["DELETE /api/tenants/t1"] = () => ({ status: 204 });
+    const confirm = vi.fn(() => false);
+    vi.stubGlobal("confirm", confirm);
+    await renderTenantsPage();
+    const button = screen.getByRole("button", { name: "Delete tenant Acme" });
+    act(() => button.click());
+    expect(confirm).toHaveBeenCalledOnce();
+    expect(count("DELETE /api/tenants/t1")).toBe(0); // said no: nothing happens
+    confirm.mockReturnValue(true);
+    act(() => button.click());
+    await waitFor(() => expect(document.querySelector('tr[data-tenant="Acme"]')).toBeNull());
+    expect(count("DELETE /api/tenants/t1")).toBe(1);
+  });
+
   it("shows ReceiveNotification as a toast in a live region and refreshes the bell", async () => {
     await renderTenantsPage();
     routes["GET /api/notifications"] = () => ({

@@ -27,6 +27,8 @@ export interface Tenant {
   job_id: string | null;
   created_at: string;
   updated_at: string;
+  /** Provisioning for longer than the server's DIQUIS_PROVISIONING_STUCK_AFTER. */
+  stuck?: boolean;
 }
 
 export interface TenantPage {
@@ -128,7 +130,7 @@ function humanize(field: string): string {
 }
 
 export interface ApiOptions {
-  method?: "GET" | "POST";
+  method?: "GET" | "POST" | "DELETE";
   body?: unknown;
   token?: string | null;
   signal?: AbortSignal;
@@ -185,6 +187,8 @@ export function createClient(token: string | null) {
       }),
     retryTenant: (id: string) =>
       call<Tenant>(`/api/tenants/${encodeURIComponent(id)}/retry`, { method: "POST" }),
+    deleteTenant: (id: string) =>
+      call<void>(`/api/tenants/${encodeURIComponent(id)}`, { method: "DELETE" }),
     inbox: (signal?: AbortSignal) => call<Inbox>("/api/notifications", { signal }),
     markRead: (id: number) =>
       call<void>(`/api/notifications/${id}/read`, { method: "POST" }),

@@ -19,6 +19,7 @@ export function applyStatusEvent(
       status: event.status,
       last_error: event.last_error,
       updated_at: new Date().toISOString(),
+      stuck: false, // a status change is progress; the next fetch says if it is stuck again
     };
   });
   return { tenants: known ? next : tenants, known };

@@ -87,7 +87,9 @@ class Server:
         self.poll_interval = poll_interval
         self.scheduler_interval = scheduler_interval
         self.expire_interval = expire_interval
-        self._running: dict[int, _Running] = {}
+        # keyed by (job id, attempt): a deleted job's run may still be stopping when the same
+        # job, requeued, starts again here; each run must be found and cancelled on its own
+        self._running: dict[tuple[int, int], _Running] = {}
         self._pending: list[Outcome] = []
         self._writing = 0
         self._io_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="diquis-io")
@@ -114,7 +116,7 @@ class Server:
     @property
     def running_jobs(self) -> list[int]:
         """Ids of the jobs this server is running now."""
-        return list(self._running)
+        return [job_id for job_id, _ in self._running]
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -254,7 +256,7 @@ class Server:
             server_id=self.id,
         )
         task = asyncio.create_task(self._perform(job, context), name=f"diquis-job-{job.id}")
-        self._running[job.id] = _Running(job, context, task)
+        self._running[(job.id, job.attempt)] = _Running(job, context, task)
 
     # -- running ------------------------------------------------------------------------
 
@@ -265,7 +267,7 @@ class Server:
         except asyncio.CancelledError:
             outcome = None  # deleted, lost, or shutting down: someone else owns the state now
         finally:
-            self._running.pop(job.id, None)
+            self._running.pop((job.id, job.attempt), None)
             self._slot_free.set()
         if outcome is not None:
             self._pending.append(outcome)
@@ -458,12 +460,12 @@ class Server:
             except Exception:
                 log.exception("heartbeat of server %s failed", self.id)
 
-    def _cancel_lost(self, job_ids: list[int]) -> None:
-        for job_id in job_ids:
-            running = self._running.get(job_id)
+    def _cancel_lost(self, runs: list[tuple[int, int]]) -> None:
+        for job_id, attempt in runs:
+            running = self._running.get((job_id, attempt))
             if running is None:
                 continue
-            log.info("job %d was deleted or taken over; cancelling it", job_id)
+            log.info("job %d (run %d) was deleted or taken over; cancelling it", job_id, attempt)
             running.context.cancel("the job was deleted or is no longer owned by this server")
             running.task.cancel()
 

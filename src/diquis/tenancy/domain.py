@@ -27,6 +27,10 @@ class DuplicateTenantError(TenancyError):
     """A tenant with that name (or slug) exists already."""
 
 
+class AdminEmailTakenError(TenancyError):
+    """Another tenant was created for that admin e-mail already."""
+
+
 class TenantNotFoundError(TenancyError):
     """No tenant has that id."""
 

@@ -78,6 +78,26 @@ export function TenantsPage() {
     }
   };
 
+  const remove = async (tenant: Tenant) => {
+    const sure = window.confirm(
+      `Delete tenant ${tenant.name}? Its database is dropped too (only if this installation made it). This cannot be undone.`,
+    );
+    if (!sure) return;
+    try {
+      await api.deleteTenant(tenant.id);
+      setTenants((current) => current.filter((t) => t.id !== tenant.id));
+      setTotal((value) => Math.max(0, value - 1));
+      show("Info", `Tenant ${tenant.name} was deleted.`);
+    } catch (e) {
+      const err = e as ApiError;
+      show(
+        err.status === 409 ? "Info" : "Error",
+        err.status === 409 ? `${tenant.name}: wait until its provisioning job stops.` : err.message,
+      );
+      refresh();
+    }
+  };
+
   const onCreated = (tenant: Tenant) => {
     justCreated.current.add(tenant.id);
     setTotal((value) => value + 1);
@@ -148,6 +168,11 @@ export function TenantsPage() {
                     </td>
                     <td data-label="Status">
                       <StatusBadge status={tenant.status} />
+                      {tenant.stuck && (
+                        <p className="reason" data-stuck="true">
+                          Stuck: provisioning is taking far longer than it should.
+                        </p>
+                      )}
                       {tenant.status === "Failed" && tenant.last_error && (
                         <p className="reason">{tenant.last_error}</p>
                       )}
@@ -158,7 +183,7 @@ export function TenantsPage() {
                       </time>
                     </td>
                     <td className="actions">
-                      {tenant.status === "Failed" && (
+                      {(tenant.status === "Failed" || tenant.stuck) && (
                         <button
                           type="button"
                           className="button button-secondary button-small"
@@ -167,6 +192,16 @@ export function TenantsPage() {
                           aria-label={`Retry provisioning of ${tenant.name}`}
                         >
                           {retrying.has(tenant.id) ? "Retrying…" : "Retry"}
+                        </button>
+                      )}
+                      {tenant.status !== "Pending" && tenant.status !== "Provisioning" && (
+                        <button
+                          type="button"
+                          className="button button-ghost button-small"
+                          onClick={() => void remove(tenant)}
+                          aria-label={`Delete tenant ${tenant.name}`}
+                        >
+                          Delete
                         </button>
                       )}
                     </td>

@@ -519,8 +519,12 @@ class Storage(abc.ABC):
 
     def heartbeat(
         self, server_id: str, now: float, running: Sequence[tuple[int, int]]
-    ) -> tuple[bool, list[int]]:
-        """Record that a server lives; (was it still registered?, running jobs it lost)."""
+    ) -> tuple[bool, list[tuple[int, int]]]:
+        """Record that a server lives; (was it still registered?, (job, attempt) runs it lost).
+
+        A run is lost once its job is no longer Processing on this server at that attempt:
+        deleted, rescued by another server, or requeued and claimed again (a new attempt).
+        """
         with self.transaction() as conn:
             alive = (
                 self.execute(
@@ -541,7 +545,7 @@ class Storage(abc.ABC):
                     (*(j for j, _ in running), server_id),
                 )
             }
-        return alive, [j for j, a in running if (j, a) not in owned]
+        return alive, [(j, a) for j, a in running if (j, a) not in owned]
 
     def remove_server(self, server_id: str) -> None:
         """Forget a server that stopped cleanly."""

@@ -6,13 +6,19 @@ import asyncio
 import contextlib
 
 import redis.asyncio as aioredis
+import redis.exceptions
 from redis.asyncio.client import PubSub
 
 from diquis.realtime.backplane.base import Backplane
+from diquis.realtime.backplane.buffer import PublishBuffer
 
 
 class RedisBackplane(Backplane):
-    """Publishes on one Redis channel; every subscribed process receives."""
+    """Publishes on one Redis channel; every subscribed process receives.
+
+    While Redis is away, what this process publishes is held (up to 1,000 messages, 60 s)
+    and sent in order once it is back: see :class:`PublishBuffer`.
+    """
 
     def __init__(
         self, url: str, channel: str = "diquis:realtime", retry_delay: float = 1.0
@@ -24,6 +30,11 @@ class RedisBackplane(Backplane):
         self._redis: aioredis.Redis | None = None
         self._pubsub: PubSub | None = None
         self._task: asyncio.Task[None] | None = None
+        self.buffer = PublishBuffer(
+            self._send,
+            errors=(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError),
+            retry_delay=retry_delay,
+        )
 
     def _client(self) -> aioredis.Redis:
         if self._redis is None:
@@ -31,6 +42,9 @@ class RedisBackplane(Backplane):
         return self._redis
 
     async def _publish(self, payload: str) -> None:
+        await self.buffer.publish(payload)
+
+    async def _send(self, payload: str) -> None:
         await self._client().publish(self.channel, payload.encode())
 
     async def _subscribe(self) -> PubSub:
@@ -62,6 +76,7 @@ class RedisBackplane(Backplane):
         )
 
     async def _close(self) -> None:
+        await self.buffer.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

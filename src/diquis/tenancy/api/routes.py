@@ -1,5 +1,6 @@
 """HTTP routes of the tenancy application."""
 
+import contextlib
 import datetime as dt
 from typing import Annotated, Any, Protocol
 
@@ -16,8 +17,10 @@ from ...identity import (
 )
 from ..application.use_cases import TenantService
 from ..domain import (
+    AdminEmailTakenError,
     ConflictError,
     DuplicateTenantError,
+    ProvisioningStatus,
     Tenant,
     TenantNotFoundError,
     ValidationError,
@@ -44,6 +47,7 @@ class Services(Protocol):
     rate_limiter: RateLimiter
     mailbox: DevMailbox | None
     dev_mode: bool
+    provisioning_stuck_after: float
 
 
 class LoginBody(BaseModel):
@@ -89,6 +93,9 @@ class TenantOut(BaseModel):
     job_id: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    stuck: bool = Field(
+        default=False, description="Provisioning for longer than DIQUIS_PROVISIONING_STUCK_AFTER"
+    )
 
 
 class TenantPage(BaseModel):
@@ -103,11 +110,16 @@ class StartedOut(BaseModel):
     job_id: str
 
 
-def tenant_out(tenant: Tenant) -> TenantOut:
+def tenant_out(tenant: Tenant, stuck_after: float) -> TenantOut:
+    now = dt.datetime.now(dt.UTC)
+    stuck = (
+        tenant.status is ProvisioningStatus.PROVISIONING
+        and (now - tenant.updated_at).total_seconds() > stuck_after
+    )
     return TenantOut(
         id=tenant.id, name=tenant.name, slug=tenant.slug, status=tenant.status.value,
         last_error=tenant.last_error, admin_email=tenant.admin_email, job_id=tenant.job_id,
-        created_at=tenant.created_at, updated_at=tenant.updated_at,
+        created_at=tenant.created_at, updated_at=tenant.updated_at, stuck=stuck,
     )  # fmt: skip
 
 
@@ -141,6 +153,9 @@ def build_router(services: Services) -> APIRouter:
 
     User = Annotated[Principal, Depends(principal)]
     SuperAdmin = Annotated[Principal, Depends(superadmin)]
+
+    def out(tenant: Tenant) -> TenantOut:
+        return tenant_out(tenant, services.provisioning_stuck_after)
 
     @router.post("/auth/login", response_model=TokenOut, tags=["auth"])
     async def login(body: LoginBody, response: Response) -> TokenOut:
@@ -180,7 +195,10 @@ def build_router(services: Services) -> APIRouter:
 
     @router.post("/tenants", status_code=202, response_model=StartedOut, tags=["tenants"])
     async def create_tenant(body: TenantBody, user: SuperAdmin) -> StartedOut:
-        return await _start(body.name, body.admin_email, user.user_id, "name", "admin_email")
+        try:
+            return await _start(body.name, body.admin_email, user.user_id, "name", "admin_email")
+        except AdminEmailTakenError:
+            raise unprocessable(ValidationError("admin_email", "is already registered")) from None
 
     async def _start(
         name: str, email: str, initiator: str | None, name_field: str, email_field: str
@@ -207,7 +225,7 @@ def build_router(services: Services) -> APIRouter:
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> TenantPage:
         items, total = await services.tenant_service.tenants.list(limit, offset)
-        return TenantPage(items=[tenant_out(t) for t in items], total=total)
+        return TenantPage(items=[out(t) for t in items], total=total)
 
     @router.get("/tenants/{tenant_id}", response_model=TenantOut, tags=["tenants"])
     async def get_tenant(tenant_id: str, user: User) -> TenantOut:
@@ -215,7 +233,7 @@ def build_router(services: Services) -> APIRouter:
         # a tenant admin may read only their own tenant; others get the same 404
         if tenant is None or not (user.is_superadmin or user.tenant_id == tenant.id):
             raise HTTPException(404, "no such tenant")
-        return tenant_out(tenant)
+        return out(tenant)
 
     @router.post("/tenants/{tenant_id}/retry", status_code=202, response_model=TenantOut,
                  tags=["tenants"])  # fmt: skip
@@ -226,7 +244,18 @@ def build_router(services: Services) -> APIRouter:
             raise HTTPException(404, "no such tenant") from None
         except ConflictError as exc:
             raise HTTPException(409, str(exc)) from None
-        return tenant_out(tenant)
+        return out(tenant)
+
+    @router.delete("/tenants/{tenant_id}", status_code=204, tags=["tenants"])
+    async def delete_tenant(tenant_id: str, user: SuperAdmin) -> Response:
+        """Remove a tenant; its database is dropped only if it carries our marker."""
+        try:
+            await services.tenant_service.delete(tenant_id)
+        except TenantNotFoundError:
+            raise HTTPException(404, "no such tenant") from None
+        except ConflictError as exc:
+            raise HTTPException(409, str(exc)) from None
+        return Response(status_code=204)
 
     @router.post("/signup", status_code=202, tags=["tenants"])
     async def signup(body: SignupBody, request: Request) -> dict[str, str]:
@@ -240,7 +269,10 @@ def build_router(services: Services) -> APIRouter:
         if not allowed:
             raise HTTPException(429, "too many sign-ups; try again later",
                                 headers={"Retry-After": "3600"})  # fmt: skip
-        await _start(body.organization, body.email, None, "organization", "email")
+        # lost a race with another sign-up for this address: the same answer as any
+        # sign-up (the address's owner hears of it by e-mail, not this client)
+        with contextlib.suppress(AdminEmailTakenError):
+            await _start(body.organization, body.email, None, "organization", "email")
         return {"message": "Thanks! Check your e-mail for a link to set your password."}
 
     @router.get("/notifications", tags=["notifications"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,19 @@ class TransactionManager(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class JobStatus:
+    """What the application needs to know of a job: its state, runs so far, last error."""
+
+    state: str  # the engine's state name: Enqueued, Processing, Failed, Deleted, ...
+    runs: int
+    last_error: str | None
+
+
+#: job states in which a job will still run (a retry must not start a second one)
+JOB_STATES_RUNNING = frozenset({"Enqueued", "Processing"})
+
+
 class BackgroundJobService(Protocol):
     """Runs a call later, durably, in some worker (the seed's IBackgroundJobService)."""
 
@@ -37,6 +51,14 @@ class BackgroundJobService(Protocol):
 
     async def requeue(self, job_id: str) -> None:
         """Run an existing job again now (ConflictError while it is queued or running)."""
+        ...
+
+    async def status(self, job_id: str) -> JobStatus | None:
+        """The job's state, or None when no such job exists (any more)."""
+        ...
+
+    async def delete(self, job_id: str) -> None:
+        """Delete the job so it never runs again (a running one is cancelled)."""
         ...
 
 
@@ -63,6 +85,26 @@ class TenantRepository(Protocol):
         """Store a tenant's new status, error and counters."""
         ...
 
+    async def by_job(self, job_id: str) -> Tenant | None:
+        """The tenant whose provisioning job this is, or None."""
+        ...
+
+    async def unsettled(self) -> builtins.list[Tenant]:
+        """Tenants that are not Active (the reconciler's round)."""
+        ...
+
+    async def fail_unless_active(self, tenant_id: str, reason: str, now: Any) -> Tenant | None:
+        """Set a not-yet-Active tenant Failed with ``reason``; the tenant if that changed it."""
+        ...
+
+    async def count_repair(self, kind: str) -> None:
+        """Count one repair of ``kind`` (the reconciler's metric, shared by all processes)."""
+        ...
+
+    async def delete(self, tenant_id: str) -> None:
+        """Remove the tenant, its users and its admin e-mail reservation."""
+        ...
+
 
 class UserDirectory(Protocol):
     """Users in the catalog, as provisioning needs them."""
@@ -83,12 +125,16 @@ class UserDirectory(Protocol):
         """Ids of the tenant's admin users."""
         ...
 
+    async def superadmins(self) -> list[str]:
+        """Ids of every super admin."""
+        ...
+
 
 class DatabaseMigrator(Protocol):
     """Each tenant's own database."""
 
-    async def ensure_database(self, slug: str) -> None:
-        """Create the tenant's database, or reuse it if it exists."""
+    async def ensure_database(self, slug: str, tenant_id: str) -> None:
+        """Create the tenant's database, or reuse it if it is ours (ProvisioningError if not)."""
         ...
 
     async def migrate(self, slug: str) -> None:
@@ -97,6 +143,10 @@ class DatabaseMigrator(Protocol):
 
     async def seed(self, slug: str, tenant: Tenant) -> None:
         """Write the tenant's initial data (upserts: repeatable)."""
+        ...
+
+    async def drop_database(self, slug: str, tenant_id: str) -> bool:
+        """Drop the tenant's database if it is ours; whether one was dropped."""
         ...
 
 

@@ -24,6 +24,11 @@ class ProvisioningError(Exception):
     """A provisioning step failed; its message is safe to show to the person who asked."""
 
 
+def welcome_key(tenant_id: str) -> str:
+    """The once-only key of a tenant's welcome e-mail."""
+    return f"welcome:{tenant_id}"
+
+
 def safe_reason(step: str, exc: BaseException) -> str:
     """A short reason for the UI: the step and the error's kind, never a trace or a DSN."""
     if isinstance(exc, ProvisioningError):
@@ -65,7 +70,7 @@ class ProvisionTenantJob:
             step = "create_database"
             try:
                 await self.faults.step(step)
-                await self.migrator.ensure_database(tenant.slug)
+                await self.migrator.ensure_database(tenant.slug, tenant.id)
                 step = "migrate"
                 await self.faults.step(step)
                 await self.migrator.migrate(tenant.slug)
@@ -106,7 +111,7 @@ class ProvisionTenantJob:
         return moved
 
     async def _welcome(self, tenant: Tenant) -> None:
-        key = f"welcome:{tenant.id}"
+        key = welcome_key(tenant.id)
         if await self.mailer.was_sent(key):
             return
         admin_id = await self.users.ensure_tenant_admin(tenant.id, tenant.admin_email)

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import text
 
-from ...jobs import InvalidStateError, JobEngine
+from ...jobs import InvalidStateError, JobEngine, JobNotFoundError
+from ..application.ports import JobStatus
 from ..application.provision import ProvisioningError
 from ..domain import ConflictError
 from .db import Catalog, SqlTransaction
+
+#: the reason a job is deleted with when its tenant is deleted (no repair follows)
+DELETED_WITH_TENANT = "Deleted with its tenant"
 
 
 class EngineJobService:
     """BackgroundJobService over diquis.jobs; enqueues inside the catalog transaction."""
 
-    def __init__(self, engine: JobEngine) -> None:
+    def __init__(self, engine: JobEngine, catalog: Catalog) -> None:
         self.engine = engine
+        self.catalog = catalog
 
     async def enqueue(
         self,
@@ -28,13 +34,27 @@ class EngineJobService:
         tags: tuple[str, ...] = (),
         tx: object | None = None,
     ) -> str:
-        connection = tx.connection if isinstance(tx, SqlTransaction) else None
-        job_id = await asyncio.to_thread(
-            self.engine.enqueue, method, *args, tags=list(tags), connection=connection
+        if not isinstance(tx, SqlTransaction):
+            return str(await self.engine.aenqueue(method, *args, tags=list(tags)))
+        # on the transaction's own connection and in the catalog's threads (the caller
+        # holds a catalog permit for it), so the job exists only if the tenant row does
+        job_id = await self.catalog.in_tx(
+            tx, lambda conn: self.engine.enqueue(method, *args, tags=list(tags), connection=conn)
         )
-        if connection is not None:
-            self.engine.poke()  # committed by the caller right after; wake local servers
+        self.engine.poke()  # committed by the caller right after; wake local servers
         return str(job_id)
+
+    async def status(self, job_id: str) -> JobStatus | None:
+        try:
+            job = await self.engine.aget(int(job_id))
+        except (JobNotFoundError, ValueError):
+            return None
+        return JobStatus(state=job.state.value, runs=job.attempt, last_error=job.error)
+
+    async def delete(self, job_id: str) -> None:
+        # gone already, or in a state that cannot be deleted: either way nothing will run
+        with contextlib.suppress(JobNotFoundError, InvalidStateError):
+            await self.engine.adelete(int(job_id), DELETED_WITH_TENANT)
 
     async def requeue(self, job_id: str) -> None:
         try:

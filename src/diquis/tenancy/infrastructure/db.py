@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -31,6 +32,9 @@ from sqlalchemy.engine import Connection
 from ...jobs.storage.sqlite import enable_wal
 
 T = TypeVar("T")
+
+#: seconds a blocking caller waits for a pooled connection before the pool gives up
+POOL_TIMEOUT = 10.0
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -114,6 +118,36 @@ emails = Table(
     Column("status", String(10), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
+    Column("claimed_at", UTCDateTime),
+)
+
+installation = Table(
+    "installation",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+tenant_database_claims = Table(
+    "tenant_database_claims",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("claimed_at", UTCDateTime, nullable=False),
+)
+
+admin_email_reservations = Table(
+    "admin_email_reservations",
+    metadata,
+    Column("email", String(254), primary_key=True),
+    Column("tenant_id", String(36), nullable=False, index=True),
+)
+
+tenant_repairs = Table(
+    "tenant_repairs",
+    metadata,
+    Column("kind", String(40), primary_key=True),
+    Column("count", BigInteger, nullable=False),
 )
 
 rate_limits = Table(
@@ -133,11 +167,17 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = 5, max_overflow: int = 10) -> Engine:
     """A SQLAlchemy engine; on SQLite: WAL, a busy timeout and write-safe transactions."""
     if not url.startswith("sqlite"):
-        return create_engine(sqlalchemy_url(url), pool_pre_ping=True, pool_size=5)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        return create_engine(
+            sqlalchemy_url(url), pool_pre_ping=True, pool_size=pool_size,
+            max_overflow=max_overflow, pool_timeout=POOL_TIMEOUT,
+        )  # fmt: skip
+    engine = create_engine(
+        url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=pool_size,
+        max_overflow=max_overflow, pool_timeout=POOL_TIMEOUT,
+    )  # fmt: skip
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -161,16 +201,58 @@ class SqlTransaction:
         self.connection = connection
 
 
-class Catalog:
-    """The catalog database: run blocking SQL off the event loop, in transactions."""
+class DatabaseBusyError(Exception):
+    """Every catalog connection stayed in use for the whole wait: the caller should retry."""
 
-    def __init__(self, url: str) -> None:
+
+class Catalog:
+    """The catalog database: run blocking SQL off the event loop, in transactions.
+
+    Async callers take a permit before they touch a connection and queue for it in arrival
+    order; there are exactly as many permits as pooled connections and as threads in the
+    catalog's own executor. So a thread never waits for a connection that a coroutine
+    holds while that coroutine waits for a thread (the deadlock of sharing asyncio's small
+    default executor with a bigger pool), and a caller that cannot get a permit within
+    ``wait_timeout`` seconds gets :class:`DatabaseBusyError` instead of hanging.
+    """
+
+    def __init__(
+        self, url: str, *, pool_size: int = 5, max_overflow: int = 10, wait_timeout: float = 10.0
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size, max_overflow)
+        self.capacity = pool_size + max_overflow
+        self.wait_timeout = wait_timeout
+        self._executor = ThreadPoolExecutor(self.capacity, thread_name_prefix="diquis-catalog")
+        self._permits: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._permits is None or self._permits[0] is not loop:
+            self._permits = (loop, asyncio.Semaphore(self.capacity))
+        return self._permits[1]
+
+    @contextlib.asynccontextmanager
+    async def _permit(self) -> AsyncIterator[None]:
+        semaphore = self._semaphore()
+        try:
+            await asyncio.wait_for(semaphore.acquire(), self.wait_timeout)
+        except TimeoutError:
+            raise DatabaseBusyError(
+                f"no catalog connection became free within {self.wait_timeout:g} s"
+            ) from None
+        try:
+            yield
+        finally:
+            semaphore.release()
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def run(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn`` in its own committed transaction, in a worker thread."""
-        return await asyncio.to_thread(self.run_sync, fn)
+        """Run ``fn`` in its own committed transaction, in a catalog thread."""
+        async with self._permit():
+            return await self._call(self.run_sync, fn)
 
     def run_sync(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in its own committed transaction."""
@@ -181,23 +263,25 @@ class Catalog:
         """Run ``fn`` inside an open :class:`SqlTransaction`."""
         if not isinstance(tx, SqlTransaction):
             raise TypeError(f"expected a catalog transaction, got {type(tx).__name__}")
-        return await asyncio.to_thread(fn, tx.connection)
+        return await self._call(fn, tx.connection)  # the transaction holds a permit already
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[SqlTransaction]:
         """A transaction spanning several adapters (e.g. a tenant row and its job)."""
-        conn = await asyncio.to_thread(self.engine.connect)
-        try:
-            transaction = await asyncio.to_thread(conn.begin)
+        async with self._permit():
+            conn = await self._call(self.engine.connect)
             try:
-                yield SqlTransaction(conn)
-            except BaseException:
-                await asyncio.to_thread(transaction.rollback)
-                raise
-            await asyncio.to_thread(transaction.commit)
-        finally:
-            await asyncio.to_thread(conn.close)
+                transaction = await self._call(conn.begin)
+                try:
+                    yield SqlTransaction(conn)
+                except BaseException:
+                    await self._call(transaction.rollback)
+                    raise
+                await self._call(transaction.commit)
+            finally:
+                await self._call(conn.close)
 
     def dispose(self) -> None:
-        """Close pooled connections."""
+        """Close pooled connections and the catalog's threads."""
         self.engine.dispose()
+        self._executor.shutdown(wait=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import uuid
@@ -14,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from ..application.ports import Email
 from .db import Catalog, emails
@@ -90,11 +92,22 @@ class DevMailbox:
         return [json.loads(f.read_text()) for f in files]
 
 
+class MailInFlightError(Exception):
+    """Another run is sending this e-mail right now; the job is retried and looks again."""
+
+
+#: how long a ``sending`` claim holds before another run may take it over (a crash)
+SEND_LEASE = dt.timedelta(seconds=60)
+
+
 class OutboxMailer:
     """Mailer: records each key in the catalog so a retried job sends its e-mail once.
 
-    A key is marked ``sending`` before delivery and ``sent`` after; a crash in between
-    sends again on the retry (at-least-once within that window: SMTP has no idempotency).
+    A run claims a key (``sending``, with the time) before delivery and marks it ``sent``
+    after; a failed delivery marks it ``failed`` so the job's retry sends it. While a claim
+    is fresh, another run of the same job (a deleted run still stopping, say) does not
+    send: it raises :class:`MailInFlightError` and its retry looks again. Only a crash
+    between delivery and ``sent`` can send twice (SMTP has no idempotency).
     """
 
     def __init__(self, catalog: Catalog, transport: MailTransport) -> None:
@@ -108,22 +121,60 @@ class OutboxMailer:
         return status == "sent"
 
     async def send(self, email: Email, *, key: str) -> bool:
+        now = utcnow()
+
         def claim(conn: Connection) -> bool:
-            status = conn.execute(select(emails.c.status).where(emails.c.key == key)).scalar()
+            row = conn.execute(
+                select(emails.c.status, emails.c.claimed_at).where(emails.c.key == key)
+            ).first()
+            if row is None:
+                nested = conn.begin_nested()
+                try:
+                    conn.execute(
+                        emails.insert().values(
+                            key=key, to_addr=email.to, subject=email.subject[:300],
+                            status="sending", created_at=now, sent_at=None, claimed_at=now,
+                        )
+                    )  # fmt: skip
+                    nested.commit()
+                    return True
+                except IntegrityError:
+                    nested.rollback()
+                    raise MailInFlightError(f"e-mail {key} is being sent by another run") from None
+            status, claimed_at = row
             if status == "sent":
                 return False
-            if status is None:
-                conn.execute(
-                    emails.insert().values(
-                        key=key, to_addr=email.to, subject=email.subject[:300], status="sending",
-                        created_at=utcnow(), sent_at=None,
-                    )
-                )  # fmt: skip
+            if status == "sending" and claimed_at is not None and claimed_at > now - SEND_LEASE:
+                raise MailInFlightError(f"e-mail {key} is being sent by another run")
+            taken = conn.execute(
+                update(emails)
+                .where((emails.c.key == key) & (emails.c.status == status))
+                .where(
+                    emails.c.claimed_at.is_(None)
+                    if claimed_at is None
+                    else emails.c.claimed_at == claimed_at
+                )
+                .values(status="sending", claimed_at=now)
+            )  # fmt: skip
+            if taken.rowcount != 1:
+                raise MailInFlightError(f"e-mail {key} is being sent by another run")
             return True
 
         if not await self.catalog.run(claim):
             return False
-        await self.transport.deliver(email)
+        try:
+            await self.transport.deliver(email)
+        except BaseException:
+            # the retry (or another run) may send it: release the claim, whatever stopped us
+            with contextlib.suppress(Exception):
+                await self.catalog.run(
+                    lambda c: c.execute(
+                        update(emails)
+                        .where((emails.c.key == key) & (emails.c.status == "sending"))
+                        .values(status="failed")
+                    )
+                )
+            raise
         await self.catalog.run(
             lambda c: c.execute(
                 update(emails).where(emails.c.key == key).values(status="sent", sent_at=utcnow())

@@ -11,15 +11,28 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from ...identity import ROLE_ADMIN, ROLE_SUPERADMIN, Principal, hash_password, verify_password
 from ...identity.passwords import validate_password
 from ..application.provision import ProvisioningError
-from ..domain import DuplicateTenantError, ProvisioningStatus, Tenant, ValidationError
-from .db import Catalog, password_tokens, tenants, users
+from ..domain import (
+    AdminEmailTakenError,
+    DuplicateTenantError,
+    ProvisioningStatus,
+    Tenant,
+    ValidationError,
+)
+from .db import (
+    Catalog,
+    admin_email_reservations,
+    password_tokens,
+    tenant_repairs,
+    tenants,
+    users,
+)
 
 TOKEN_TTL = dt.timedelta(hours=72)
 Clock = Callable[[], dt.datetime]
@@ -67,6 +80,21 @@ class SqlTenantRepository:
                     f"a tenant named {tenant.name!r} exists already"
                 ) from None
             nested.commit()
+            # one tenant per admin e-mail, taken in this transaction: of two sign-ups racing
+            # with one new address, the second fails here instead of looping Failed later
+            nested = conn.begin_nested()
+            try:
+                conn.execute(
+                    insert(admin_email_reservations).values(
+                        email=tenant.admin_email, tenant_id=tenant.id
+                    )
+                )
+            except IntegrityError:
+                nested.rollback()
+                raise AdminEmailTakenError(
+                    "another tenant was created for that admin e-mail"
+                ) from None
+            nested.commit()
 
         await self.catalog.in_tx(tx, write)
 
@@ -106,11 +134,106 @@ class SqlTenantRepository:
             )
         )
 
+    async def by_job(self, job_id: str) -> Tenant | None:
+        def read(conn: Connection) -> Tenant | None:
+            row = conn.execute(
+                select(tenants).where(tenants.c.job_id == job_id)
+            ).mappings().first()  # fmt: skip
+            return None if row is None else _tenant(row)
+
+        return await self.catalog.run(read)
+
+    async def unsettled(self) -> builtins.list[Tenant]:
+        def read(conn: Connection) -> builtins.list[Tenant]:
+            rows = conn.execute(
+                select(tenants).where(tenants.c.status != ProvisioningStatus.ACTIVE.value)
+                .order_by(tenants.c.created_at)
+            ).mappings().all()  # fmt: skip
+            return [_tenant(r) for r in rows]
+
+        return await self.catalog.run(read)
+
+    async def fail_unless_active(
+        self, tenant_id: str, reason: str, now: dt.datetime
+    ) -> Tenant | None:
+        def write(conn: Connection) -> Tenant | None:
+            # compare-and-set: never over an Active tenant, and once per reason
+            changed = conn.execute(
+                update(tenants)
+                .where(tenants.c.id == tenant_id)
+                .where(tenants.c.status != ProvisioningStatus.ACTIVE.value)
+                .where(
+                    (tenants.c.status != ProvisioningStatus.FAILED.value)
+                    | tenants.c.last_error.is_(None)
+                    | (tenants.c.last_error != reason)
+                )
+                .values(
+                    status=ProvisioningStatus.FAILED.value, last_error=reason, updated_at=now,
+                    failures=tenants.c.failures + 1,
+                )
+            )  # fmt: skip
+            if changed.rowcount != 1:
+                return None
+            row = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).mappings().one()
+            return _tenant(row)
+
+        return await self.catalog.run(write)
+
+    async def count_repair(self, kind: str) -> None:
+        def write(conn: Connection) -> None:
+            bumped = conn.execute(
+                update(tenant_repairs).where(tenant_repairs.c.kind == kind)
+                .values(count=tenant_repairs.c.count + 1)
+            )  # fmt: skip
+            if bumped.rowcount == 0:
+                nested = conn.begin_nested()
+                try:
+                    conn.execute(insert(tenant_repairs).values(kind=kind, count=1))
+                    nested.commit()
+                except IntegrityError:  # another process inserted it first
+                    nested.rollback()
+                    conn.execute(
+                        update(tenant_repairs).where(tenant_repairs.c.kind == kind)
+                        .values(count=tenant_repairs.c.count + 1)
+                    )  # fmt: skip
+
+        await self.catalog.run(write)
+
+    def repairs(self) -> dict[str, int]:
+        """Repairs made so far, by kind (blocking; /metrics)."""
+        return self.catalog.run_sync(
+            lambda conn: {
+                str(kind): int(count)
+                for kind, count in conn.execute(
+                    select(tenant_repairs.c.kind, tenant_repairs.c.count)
+                )
+            }
+        )
+
+    async def delete(self, tenant_id: str) -> None:
+        def write(conn: Connection) -> None:
+            tenant_users = select(users.c.id).where(users.c.tenant_id == tenant_id)
+            conn.execute(delete(password_tokens).where(password_tokens.c.user_id.in_(tenant_users)))
+            conn.execute(delete(users).where(users.c.tenant_id == tenant_id))
+            conn.execute(
+                delete(admin_email_reservations).where(
+                    admin_email_reservations.c.tenant_id == tenant_id
+                )
+            )
+            conn.execute(delete(tenants).where(tenants.c.id == tenant_id))
+
+        await self.catalog.run(write)
+
     def slugs(self) -> builtins.list[str]:
         """Slugs of every tenant whose database may exist (``diquis migrate``, tests)."""
+        return [slug for slug, _ in self.slugs_and_ids()]
+
+    def slugs_and_ids(self) -> builtins.list[tuple[str, str]]:
+        """(slug, tenant id) of every tenant (blocking; ``diquis migrate``)."""
         return self.catalog.run_sync(
             lambda conn: [
-                r[0] for r in conn.execute(select(tenants.c.slug).order_by(tenants.c.slug))
+                (str(r[0]), str(r[1]))
+                for r in conn.execute(select(tenants.c.slug, tenants.c.id).order_by(tenants.c.slug))
             ]
         )
 
@@ -236,6 +359,16 @@ class SqlUsers:
             )
         )  # fmt: skip
         return token
+
+    async def superadmins(self) -> list[str]:
+        return await self.catalog.run(
+            lambda c: [
+                str(r[0])
+                for r in c.execute(
+                    select(users.c.id).where(users.c.role == ROLE_SUPERADMIN).order_by(users.c.id)
+                )
+            ]
+        )
 
     async def tenant_admins(self, tenant_id: str) -> list[str]:
         return await self.catalog.run(

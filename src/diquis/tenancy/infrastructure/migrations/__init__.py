@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect, text
 
 HERE = Path(__file__).parent
 CATALOG_VERSION_TABLE = "diquis_catalog_version"
 TENANT_VERSION_TABLE = "diquis_tenant_version"
+
+#: the tables each kind's newest schema has (pinned by a test against a fresh migration);
+#: a database stamped as migrated but missing one of these is repaired, not trusted
+SCHEMA_TABLES: dict[str, frozenset[str]] = {
+    "tenant": frozenset({"tenant_settings", "audit_log"}),
+}
+
+# Alembic's ``context`` and ``op`` are process-global proxies: two upgrades running at once
+# in threads of one process would run each other's operations on the wrong connection (a
+# tenant database stamped as migrated without its tables). One Alembic run per process at a
+# time; across processes each database is guarded by its own lock (see run_env).
+_ALEMBIC = threading.Lock()
 
 
 def _config(kind: str, version_table: str) -> Config:
@@ -28,9 +41,37 @@ def upgrade(engine: Engine, kind: str) -> None:
     """
     table = CATALOG_VERSION_TABLE if kind == "catalog" else TENANT_VERSION_TABLE
     config = _config(kind, table)
-    with engine.begin() as connection:
+    with _ALEMBIC, engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def missing_tables(engine: Engine, kind: str) -> set[str]:
+    """Tables of ``kind``'s newest schema that ``engine``'s database lacks."""
+    with engine.connect() as connection:
+        present = set(inspect(connection).get_table_names())
+    return set(SCHEMA_TABLES.get(kind, ())) - present
+
+
+def upgrade_and_repair(engine: Engine, kind: str) -> set[str]:
+    """Upgrade, then check the tables are really there; re-run from scratch if not.
+
+    Returns the tables that had to be re-created. The revisions create their tables with
+    IF NOT EXISTS, so running them again over a half-made database fills in what is missing
+    and leaves what is there alone.
+    """
+    upgrade(engine, kind)
+    missing = missing_tables(engine, kind)
+    if not missing:
+        return set()
+    table = CATALOG_VERSION_TABLE if kind == "catalog" else TENANT_VERSION_TABLE
+    with engine.begin() as connection:
+        connection.execute(text(f"DELETE FROM {table}"))  # a constant name, not input
+    upgrade(engine, kind)
+    still = missing_tables(engine, kind)
+    if still:
+        raise RuntimeError(f"the {kind} database still lacks {sorted(still)} after a repair")
+    return missing
 
 
 def run_env() -> None:

@@ -16,12 +16,14 @@ def upgrade() -> None:
         "tenant_settings",
         sa.Column("key", sa.String(100), primary_key=True),
         sa.Column("value", sa.Text, nullable=False),
+        if_not_exists=True,  # a repair re-runs this over a half-made database
     )
     op.create_table(
         "audit_log",
         sa.Column("id", sa.String(100), primary_key=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("action", sa.String(200), nullable=False),
+        if_not_exists=True,
     )
 
 
