@@ -116,9 +116,9 @@ class Reconciler:
         await self.notifier.tenant_status_changed(failed)
         message = f"Provisioning failed: {failed.name}: {repair.reason}"
         for user_id in await self._audience(failed):
-            await self.notifier.notify_user(
-                user_id, "Error", message, key=f"tenant:{failed.id}:{repair.kind}:{failed.failures}"
-            )
+            # notification keys are unique across users: one key per person told
+            key = f"tenant:{failed.id}:{repair.kind}:{failed.failures}:{user_id}"
+            await self.notifier.notify_user(user_id, "Error", message, key=key)
         return repair.kind
 
     async def _warn_welcome(self, tenant: Tenant, repair: Repair) -> str | None:
@@ -128,7 +128,7 @@ class Reconciler:
         for user_id in await self._admins():
             told |= await self.notifier.notify_user(
                 user_id, "Warning", f"Tenant {tenant.name} is Active, but {repair.reason}.",
-                key=f"tenant:{tenant.id}:{repair.kind}",
+                key=f"tenant:{tenant.id}:{repair.kind}:{user_id}",
             )  # fmt: skip
         if told:
             log.warning("tenant %s is Active but %s", tenant.id, repair.reason)
