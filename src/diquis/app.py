@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -22,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from .dashboard import SuperAdminFromSessionCookie, create_dashboard
-from .jobs import JobContext, JobEngine, JobFilter, RetryPolicy, State, hangfire_backoff
+from .jobs import JobContext, JobEngine, JobFilter, RetryPolicy, State
 from .realtime import HubContext, HubRoute, HubServer, backplane_from_url, publisher_context
 from .settings import Settings
 from .tenancy.api.routes import build_router
@@ -65,11 +66,11 @@ class _Durations(JobFilter):
             ).observe(time.perf_counter() - began)
 
 
-def _retry_policy(scale: float) -> RetryPolicy | None:
-    """The engine's default policy with its delays times ``scale`` (None: unchanged)."""
+def _scaled(policy: RetryPolicy, scale: float) -> RetryPolicy:
+    """``policy`` with its delays times ``scale`` (DIQUIS_RETRY_DELAY_SCALE)."""
     if scale == 1.0:
-        return None
-    return RetryPolicy(delays=lambda retry: hangfire_backoff(retry) * scale)
+        return policy
+    return dataclasses.replace(policy, delays=lambda retry: policy.delay(retry) * scale)
 
 
 class _RepairOnJobEnd(JobFilter):
@@ -121,8 +122,8 @@ class Diquis:
             settings.database_url, pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
         )  # fmt: skip
-        retry = _retry_policy(settings.retry_delay_scale)
-        self.jobs = JobEngine(settings.database_url, retry=retry)
+        scale = settings.retry_delay_scale
+        self.jobs = JobEngine(settings.database_url, retry=_scaled(RetryPolicy(), scale))
         self.hub = HubServer(
             NotificationsHub, name=HUB_NAME, authenticator=token_authenticator(settings.secret_key),
             backplane=settings.backplane_url,
@@ -168,7 +169,7 @@ class Diquis:
             ProvisionTenantJob, methods=["execute"], factory=self.provision_job,
             name="tenancy.ProvisionTenantJob",
             # a database that is not ours stays not ours: retrying cannot help
-            retry=RetryPolicy(dont_retry_on=(ForeignDatabaseError,)),
+            retry=_scaled(RetryPolicy(dont_retry_on=(ForeignDatabaseError,)), scale),
         )  # fmt: skip
         self.jobs.job(name=RECONCILE_ID, retry=RetryPolicy(attempts=0))(self.reconcile_tenants)
 
