@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -40,7 +41,7 @@ FAST = HubOptions(
     keep_alive_interval=0.2,
     client_timeout=0.8,
     handshake_timeout=0.5,
-    max_message_size=1024,
+    max_message_size=128 * 1024,
     long_polling_timeout=0.5,
 )
 
@@ -171,7 +172,7 @@ async def test_handshake_timeout_closes_the_socket(server: ThreadedServer):
 @pytest.mark.parametrize(
     ("frame", "reason"),
     [
-        ('{"type":1,"target":"echo","arguments":["' + "x" * 2000 + '"]}' + RS, "maximum size"),
+        ('{"type":1,"target":"echo","arguments":["' + "x" * 200_000 + '"]}' + RS, "maximum size"),
         ("{nope" + RS, "not valid JSON"),
         ('{"type":77}' + RS, "unknown message type 77"),
     ],
@@ -210,3 +211,30 @@ async def test_groups_and_sends_cross_servers_through_the_backplane():
 async def _add_and_send(hub: HubServer, connection_id: str) -> None:
     await hub.context.groups.add(connection_id, "blue")
     await hub.context.clients.group("blue").send("Hello", "blue", {"n": 1})
+
+
+@pytest.mark.parametrize("where", ["handshake", "message"])
+async def test_a_30000_deep_payload_closes_cleanly_with_one_log_line(
+    server: ThreadedServer, caplog: pytest.LogCaptureFixture, where: str
+):
+    deep = "[" * 30_000 + "]" * 30_000
+    caplog.set_level(logging.INFO)
+    url = f"ws://127.0.0.1:{server.port}/hub?access_token={make_token('alice')}"
+    async with websockets.connect(url, max_size=None) as ws:
+        if where == "handshake":
+            await ws.send(deep + RS)
+            [answer] = records(await asyncio.wait_for(ws.recv(), 3))
+            assert "depth" in answer["error"]
+        else:
+            await ws.send(HANDSHAKE)
+            assert await ws.recv() == "{}" + RS
+            await ws.send('{"type":1,"target":"echo","arguments":[' + deep + "]}" + RS)
+            closes = [m for m in await until_closed(ws) if m["type"] == 7]
+            assert closes == [
+                {"type": 7, "error": "message nesting exceeds the maximum depth of 64"}
+            ]
+    await asyncio.sleep(0.1)
+    assert not [r for r in caplog.records if r.exc_info or "Recursion" in r.getMessage()]
+    lines = [r for r in caplog.records if "depth" in r.getMessage()]
+    assert len(lines) == 1
+    assert lines[0].levelno == logging.INFO
