@@ -238,3 +238,74 @@ async def test_a_30000_deep_payload_closes_cleanly_with_one_log_line(
     lines = [r for r in caplog.records if "depth" in r.getMessage()]
     assert len(lines) == 1
     assert lines[0].levelno == logging.INFO
+
+
+async def test_stateful_reconnect_within_the_window_resumes_and_past_it_is_refused():
+    options = HubOptions(
+        keep_alive_interval=5,
+        client_timeout=5,
+        allow_stateful_reconnect=True,
+        stateful_reconnect_window=0.6,
+    )
+    hub = HubServer(EchoHub, authenticator=jwt_authenticator(SECRET), options=options)
+    with ThreadedServer(app_with(("/hub", hub))) as server:
+        async with httpx.AsyncClient(base_url=server.base + "/hub", headers=auth()) as http:
+            negotiate = "/negotiate?negotiateVersion=1&useStatefulReconnect=true"
+            body = (await http.post(negotiate)).json()
+        assert body["useStatefulReconnect"] is True
+        url = (
+            f"ws://127.0.0.1:{server.port}/hub?id={body['connectionToken']}"
+            f"&access_token={make_token('alice')}"
+        )
+        ws = await websockets.connect(url)
+        await ws.send('{"protocol":"json","version":2}' + RS)
+        assert await ws.recv() == "{}" + RS
+        await ws.send('{"type":1,"invocationId":"1","target":"echo","arguments":["a"]}' + RS)
+        assert records(await ws.recv()) == [{"type": 3, "invocationId": "1", "result": "a"}]
+        await ws.close()
+        await asyncio.sleep(0.1)
+        # Within the window: the same connection, Sequence first, the unacked completion again.
+        ws = await websockets.connect(url)
+        assert records(await ws.recv()) == [
+            {"type": 9, "sequenceId": 1},
+            {"type": 3, "invocationId": "1", "result": "a"},
+        ]
+        await ws.send('{"type":9,"sequenceId":2}' + RS + '{"type":8,"sequenceId":1}' + RS)
+        await ws.send('{"type":1,"invocationId":"2","target":"echo","arguments":["b"]}' + RS)
+        got = records(await ws.recv())
+        assert {"type": 3, "invocationId": "2", "result": "b"} in got
+        await ws.close()
+        await asyncio.sleep(1.5)  # past the window (and a sweep)
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(url)
+        assert refused.value.response.status_code == 404
+
+
+async def test_a_refused_websocket_logs_one_info_line_without_the_token(
+    server: ThreadedServer, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO)
+    secret_token = "not-a-jwt-but-secret"
+    url = f"ws://127.0.0.1:{server.port}/hub?access_token={secret_token}"
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(url)
+    assert refused.value.response.status_code == 401
+    await asyncio.sleep(0.2)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not [r for r in caplog.records if secret_token in r.getMessage()]
+    lines = [r for r in caplog.records if "refused WebSocket" in r.getMessage()]
+    assert [(r.levelno, r.getMessage()) for r in lines] == [
+        (logging.INFO, "refused WebSocket /hub: 401 Unauthorized")
+    ]
+
+
+def test_uvicorn_lines_lose_their_access_tokens():
+    from diquis.realtime.logfilter import HubLogFilter
+
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
+        ("1.2.3.4", "GET", "/hubs/x?id=abc&access_token=eyJ.secret.sig", "1.1", 200), None,
+    )  # fmt: skip
+    assert HubLogFilter().filter(record)
+    assert "eyJ" not in record.getMessage()
+    assert "access_token=***" in record.getMessage()
