@@ -37,6 +37,19 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+    if value <= 0:
+        raise SettingsError(f"{name}={raw!r} must be positive")
+    return value
+
+
 def parse_faults(raw: str) -> dict[str, int]:
     """``migrate:2,email:1`` -> {"migrate": 2, "email": 1}; names must be provisioning steps."""
     faults: dict[str, int] = {}
@@ -92,6 +105,7 @@ class Settings:
     demo_step_delay: float = 0.0
     web_dir: Path = Path("web/dist")
     token_ttl: int = 8 * 3600
+    hub_max_connections_per_user: int = 100
 
     @property
     def uses_postgres(self) -> bool:
@@ -127,4 +141,7 @@ class Settings:
             faults=parse_faults(env.get("DIQUIS_FAULTS", "")),
             demo_step_delay=_float(env, "DIQUIS_DEMO_STEP_DELAY", 0.0),
             web_dir=Path(env.get("DIQUIS_WEB_DIR", "web/dist")).resolve(),
+            hub_max_connections_per_user=_positive_int(
+                env, "DIQUIS_HUB_MAX_CONNECTIONS_PER_USER", 100
+            ),
         )
