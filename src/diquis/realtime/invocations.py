@@ -49,11 +49,14 @@ class Invoker:
     async def handle(self, connection: HubConnection, message: HubMessage) -> None:
         """React to one message from a client."""
         if isinstance(message, InvocationMessage):
+            prepared = self._prepare(connection, message, streaming=False)
+            if prepared is None:
+                return
             if message.stream_ids:
                 # The method reads streams this same receive loop feeds: run it aside.
-                self._run_aside(connection, self._invoke(connection, message))
+                self._run_aside(connection, self._invoke(connection, message, *prepared))
             else:
-                await self._invoke(connection, message)
+                await self._invoke(connection, message, *prepared)
         elif isinstance(message, StreamItemMessage):
             upload = connection.uploads.get(message.invocation_id)
             if upload is not None:
@@ -151,12 +154,14 @@ class Invoker:
             if upload is not None:
                 upload.close()
 
-    async def _invoke(self, connection: HubConnection, message: InvocationMessage) -> None:
+    async def _invoke(
+        self,
+        connection: HubConnection,
+        message: InvocationMessage,
+        method: HubMethod,
+        bound: inspect.BoundArguments,
+    ) -> None:
         invocation_id = message.invocation_id
-        prepared = self._prepare(connection, message, streaming=False)
-        if prepared is None:
-            return
-        method, bound = prepared
         token = current_connection.set(connection.id)
         try:
             result = await call(method, bound)
@@ -180,7 +185,7 @@ class Invoker:
                 f"The result of '{message.target}' could not be serialized.",
             )
             return
-        connection.enqueue(frame)
+        connection.enqueue(frame, tracked=True)
 
     def _start_stream(self, connection: HubConnection, message: StreamInvocationMessage) -> None:
         invocation_id = message.invocation_id
