@@ -24,7 +24,14 @@ from starlette.types import Scope
 
 from .dashboard import SuperAdminFromSessionCookie, create_dashboard
 from .jobs import JobContext, JobEngine, JobFilter, RetryPolicy, State
-from .realtime import HubContext, HubRoute, HubServer, backplane_from_url, publisher_context
+from .realtime import (
+    HubContext,
+    HubOptions,
+    HubRoute,
+    HubServer,
+    backplane_from_url,
+    publisher_context,
+)
 from .settings import Settings
 from .tenancy.api.routes import build_router
 from .tenancy.application.provision import ProvisionTenantJob
@@ -113,6 +120,19 @@ class _RepairOnJobEnd(JobFilter):
 RECONCILE_ID = "tenancy.reconcile"
 
 
+HUB_MAX_PENDING_NEGOTIATIONS = 10_000
+
+
+def hub_options(settings: Settings) -> HubOptions:
+    """The hub's options under `diquis serve`: stateful reconnect, expiry closes, caps."""
+    return HubOptions(
+        allow_stateful_reconnect=True,
+        close_on_token_expiry=True,
+        max_connections_per_user=settings.hub_max_connections_per_user,
+        max_pending_negotiations=HUB_MAX_PENDING_NEGOTIATIONS,
+    )
+
+
 class Diquis:
     """Everything wired together; ``diquis worker`` and ``diquis serve`` both build one."""
 
@@ -126,7 +146,7 @@ class Diquis:
         self.jobs = JobEngine(settings.database_url, retry=_scaled(RetryPolicy(), scale))
         self.hub = HubServer(
             NotificationsHub, name=HUB_NAME, authenticator=token_authenticator(settings.secret_key),
-            backplane=settings.backplane_url,
+            backplane=settings.backplane_url, options=hub_options(settings),
         )  # fmt: skip
         self._publisher: HubContext | None = None
         self.serving_http = False

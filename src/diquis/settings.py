@@ -124,6 +124,7 @@ class Settings:
     provisioning_stuck_after: float = 600.0
     #: PostgreSQL tenant databases are named prefix + slug (one namespace per server)
     tenant_db_prefix: str = "diquis_tenant_"
+    hub_max_connections_per_user: int = 100
 
     @property
     def uses_postgres(self) -> bool:
@@ -164,4 +165,7 @@ class Settings:
             db_max_overflow=_int(env, "DIQUIS_DB_MAX_OVERFLOW", 10),
             provisioning_stuck_after=_float(env, "DIQUIS_PROVISIONING_STUCK_AFTER", 600.0),
             tenant_db_prefix=_prefix(env),
+            hub_max_connections_per_user=_int(
+                env, "DIQUIS_HUB_MAX_CONNECTIONS_PER_USER", 100, minimum=1
+            ),
         )

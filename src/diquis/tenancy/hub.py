@@ -3,6 +3,8 @@ connection is authenticated (the same JWT as the API)."""
 
 from __future__ import annotations
 
+import jwt
+
 from ..identity import InvalidTokenError, verify_token
 from ..realtime import Authenticator, AuthRequest, Hub, Identity
 from .infrastructure.notifier import SUPERADMINS_GROUP
@@ -29,6 +31,13 @@ def token_authenticator(secret: str) -> Authenticator:
         return Identity(
             user_id=principal.user_id,
             claims={"role": principal.role, "tenant_id": principal.tenant_id},
+            expires_at=_expiry(request.token or ""),
         )
 
     return authenticate
+
+
+def _expiry(token: str) -> float | None:
+    """The ``exp`` of a token ``verify_token`` has just accepted (so its signature is good)."""
+    exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    return float(exp) if isinstance(exp, int | float) else None
