@@ -27,9 +27,11 @@ from tests.tenancy.proc_stack import (
 
 from .conftest import FULL, SIZES, ChaosStack, Report, Smtp, StackFactory, budget
 from .tenants import (
+    Created,
     create_tenants,
     killed_runs,
     runs_of,
+    tenant_rows,
     verify_provisioned,
     wait_converged,
     wait_tenant,
@@ -162,12 +164,15 @@ async def test_deleting_a_running_provisioning_job_fails_the_tenant_and_retry_re
                 + (", every other one by JobEngine.delete in another process" if FULL else "")
             )
             dashboard = await _dashboard(web.base)
-            for index, c in enumerate(created):
+
+            async def cancel(index: int, c: Created) -> None:
                 await wait_until(
-                    lambda c=c: stack.job(c.job_id).state is State.PROCESSING, 20, "Processing"
+                    lambda: stack.job(c.job_id).state is State.PROCESSING, 20, "Processing"
                 )
-                # cancel at different steps: 0.5 s, 1.5 s, ... into the run
-                await asyncio.sleep(0.5 + index % 4)
+                # cancel in different steps (1 s before each): 0.3 s, 1.2 s, 2.1 s into the
+                # run, before the tenant is Active (after the third step)
+                await asyncio.sleep(0.3 + 0.9 * (index % 3))
+                assert tenant_rows(stack, [c.id])[c.id][0] == "Provisioning", "too late to cancel"
                 if not FULL or index % 2 == 0:  # the dashboard's delete, in the web process
                     reply = await dashboard.post(
                         "/hangfire/actions/delete",
@@ -177,6 +182,8 @@ async def test_deleting_a_running_provisioning_job_fails_the_tenant_and_retry_re
                     assert reply.status_code == 200 and reply.json()["done"] == 1, reply.text
                 else:  # JobEngine.delete from another process (this one): see below
                     await asyncio.to_thread(stack.jobs.delete, int(c.job_id), "Deleted by a script")
+
+            await asyncio.gather(*(cancel(i, c) for i, c in enumerate(created)))
             await dashboard.aclose()
             for index, c in enumerate(created):
                 # a delete made outside the app's processes is seen by the reconciler, which
