@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 _MEANINGS = {
+    400: "The request body cannot be read (not UTF-8 JSON)",
     401: "Not authenticated, or the token is invalid, expired or revoked",
     403: "Authenticated, but not allowed to do this",
     404: "No such resource (or not yours to see)",

@@ -143,7 +143,7 @@ def client_address(request: Request) -> str:
 
 def build_router(services: Services) -> APIRouter:
     """The API routes over ``services``."""
-    router = APIRouter(prefix="/api", responses=errors(413))
+    router = APIRouter(prefix="/api", responses=errors(400, 413))
     bearer = HTTPBearer(auto_error=False)
 
     def refused(why: str) -> HTTPException:
