@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -17,12 +18,15 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from .dashboard import SuperAdminFromSessionCookie, create_dashboard
+from .dashboard import Access, SuperAdminFromSessionCookie, create_dashboard
+from .hardening import BodyLimit, SecurityHeaders
+from .hardening.api_docs import docs_routes
 from .jobs import JobContext, JobEngine, JobFilter, RetryPolicy, State
 from .realtime import (
     HubContext,
@@ -36,6 +40,7 @@ from .settings import Settings
 from .tenancy.api.routes import build_router
 from .tenancy.application.provision import ProvisionTenantJob
 from .tenancy.application.reconcile import Reconciler
+from .tenancy.application.signup import PublicSignup, SignupNoticeJob
 from .tenancy.application.use_cases import TenantService
 from .tenancy.hub import HUB_NAME, NotificationsHub, token_authenticator
 from .tenancy.infrastructure import migrations
@@ -47,10 +52,12 @@ from .tenancy.infrastructure.adapters import (
 )
 from .tenancy.infrastructure.availability import install_unavailable_handlers
 from .tenancy.infrastructure.db import Catalog
+from .tenancy.infrastructure.login_throttle import LoginThrottle
 from .tenancy.infrastructure.mail import DevMailbox, MailTransport, OutboxMailer, SmtpTransport
 from .tenancy.infrastructure.notifier import HubNotifier
 from .tenancy.infrastructure.repositories import SqlTenantRepository, SqlUsers
 from .tenancy.infrastructure.tenant_databases import ForeignDatabaseError, TenantDatabases
+from .tenancy.infrastructure.token_deny_list import TokenDenyList
 
 log = logging.getLogger("diquis")
 
@@ -144,9 +151,12 @@ class Diquis:
         )  # fmt: skip
         scale = settings.retry_delay_scale
         self.jobs = JobEngine(settings.database_url, retry=_scaled(RetryPolicy(), scale))
+        self.token_deny_list = TokenDenyList(self.catalog)
         self.hub = HubServer(
-            NotificationsHub, name=HUB_NAME, authenticator=token_authenticator(settings.secret_key),
-            backplane=settings.backplane_url, options=hub_options(settings),
+            NotificationsHub, name=HUB_NAME, backplane=settings.backplane_url,
+            authenticator=token_authenticator(settings.secret_key,
+                                              self.token_deny_list.is_revoked),
+            options=hub_options(settings),
         )  # fmt: skip
         self._publisher: HubContext | None = None
         self.serving_http = False
@@ -172,7 +182,9 @@ class Diquis:
             self.tenants, job_service, self.notifier, self.mailer, self.users
         )
         self.provisioning_stuck_after = settings.provisioning_stuck_after
+        self.signup = PublicSignup(self.tenant_service, self.users, job_service)
         self.rate_limiter = RateLimiter(self.catalog)
+        self.login_throttle = LoginThrottle(self.catalog)
         self.secret_key = settings.secret_key
         self.dev_mode = settings.dev
         self.token_ttl = settings.token_ttl
@@ -192,6 +204,10 @@ class Diquis:
             retry=_scaled(RetryPolicy(dont_retry_on=(ForeignDatabaseError,)), scale),
         )  # fmt: skip
         self.jobs.job(name=RECONCILE_ID, retry=RetryPolicy(attempts=0))(self.reconcile_tenants)
+        self.jobs.register_class(
+            SignupNoticeJob, methods=["send"], name="tenancy.SignupNoticeJob",
+            factory=lambda: SignupNoticeJob(self.mailer, self.settings.public_url),
+        )  # fmt: skip
 
     # -- wiring -------------------------------------------------------------------------
 
@@ -225,6 +241,7 @@ class Diquis:
         """Upgrade the catalog and job tables (and every tenant database); tenant slugs done."""
         migrations.upgrade(self.catalog.engine, "catalog")
         self.jobs.storage.migrate()
+        self._private_database_files()
         # once a minute, one run across every process (the engine fires each occurrence once)
         self.jobs.recurring.add_or_update(RECONCILE_ID, RECONCILE_ID, "* * * * *")
         done: list[str] = []
@@ -236,6 +253,15 @@ class Diquis:
                     self.tenant_databases.upgrade(slug)
                     done.append(slug)
         return done
+
+    def _private_database_files(self) -> None:
+        """An SQLite catalog (and its WAL files) readable by its owner only."""
+        url = self.settings.database_url
+        if url.startswith("sqlite:///"):
+            path = Path(url.removeprefix("sqlite:///"))
+            for file in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+                with contextlib.suppress(FileNotFoundError):
+                    file.chmod(0o600)
 
     def close(self) -> None:
         """Release database connections."""
@@ -261,15 +287,23 @@ class Diquis:
                     yield
 
         app = FastAPI(
-            title="Diquis", version="0.1.0", lifespan=lifespan, docs_url="/docs",
+            title="Diquis", version="0.1.0", lifespan=lifespan, docs_url=None,
             openapi_url="/openapi.json", redoc_url=None,
         )  # fmt: skip
         install_unavailable_handlers(app)
         app.include_router(build_router(self))
+        app.router.routes.extend(docs_routes("Diquis"))
         app.router.routes.append(HubRoute("/hubs/notifications", self.hub))
+        deny_list = self.token_deny_list
+
+        async def not_logged_out(request: Any) -> Access:
+            principal = getattr(request.state, "principal", None)
+            revoked = await deny_list.is_revoked(getattr(principal, "token_id", None))
+            return Access.UNAUTHENTICATED if revoked else Access.ALLOW
+
         dashboard = create_dashboard(
-            self.jobs, authorization=SuperAdminFromSessionCookie(self.settings.secret_key),
-            csrf_secret=self.settings.secret_key, base_path="/hangfire",
+            self.jobs, csrf_secret=self.settings.secret_key, base_path="/hangfire",
+            authorization=[SuperAdminFromSessionCookie(self.settings.secret_key), not_logged_out],
         )  # fmt: skip
         app.router.routes.append(Mount("/hangfire", app=dashboard))
 
@@ -290,7 +324,16 @@ class Diquis:
             return JSONResponse({"status": "ready"})
 
         @app.get("/metrics", include_in_schema=False)
-        async def metrics() -> Response:
+        async def metrics(request: Request) -> Response:
+            expected = self.settings.metrics_token
+            if expected is None:  # off unless an operator set a token
+                return PlainTextResponse("Not Found", status_code=404)
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+                return PlainTextResponse(
+                    "metrics need Authorization: Bearer $DIQUIS_METRICS_TOKEN", status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )  # fmt: skip
             return PlainTextResponse(
                 generate_latest(self.metrics).decode(), media_type="text/plain; version=0.0.4"
             )
@@ -308,6 +351,8 @@ class Diquis:
                     "index.html). `make demo` builds it. API docs: /docs, dashboard: /hangfire."
                 )
 
+        app.add_middleware(BodyLimit, max_bytes=self.settings.max_body_bytes, prefixes=("/api/",))
+        app.add_middleware(SecurityHeaders)
         return app
 
     def _register_gauges(self) -> None:
