@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo jobs-demo test lint typecheck pytest bench clean browser web webtest bench-jobs bench-hub
+.PHONY: demo jobs-demo test lint typecheck pytest bench clean browser web webtest bench-jobs bench-hub chaos
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -75,6 +75,12 @@ pytest: $(STAMP) $(NODE_STAMPS) $(WEB_DIST) browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck webtest pytest
+
+# The long chaos suite (tests/chaos with DIQUIS_CHAOS=full): 100 tenants, 40 s of kill -9,
+# 10,000 engine jobs, 200 clients x 2,000 creates, on a private PostgreSQL and Redis it
+# starts itself. Not part of .ci/run; `make test` runs the short version (tests/chaos).
+chaos: $(STAMP)
+	DIQUIS_CHAOS=full $(BIN)/pytest tests/chaos -s -q $(PYTEST_ARGS)
 
 # The peers pin versions of their own (e.g. websockets), so benchmarks get their own venv.
 BENCH_VENV := .venv-bench

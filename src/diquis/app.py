@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import logging
 import time
@@ -79,6 +80,13 @@ class _Durations(JobFilter):
             ).observe(time.perf_counter() - began)
 
 
+def _scaled(policy: RetryPolicy, scale: float) -> RetryPolicy:
+    """``policy`` with its delays times ``scale`` (DIQUIS_RETRY_DELAY_SCALE)."""
+    if scale == 1.0:
+        return policy
+    return dataclasses.replace(policy, delays=lambda retry: policy.delay(retry) * scale)
+
+
 class _RepairOnJobEnd(JobFilter):
     """Repairs a tenant right away when its provisioning job is deleted or fails for good.
 
@@ -141,7 +149,8 @@ class Diquis:
             settings.database_url, pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
         )  # fmt: skip
-        self.jobs = JobEngine(settings.database_url)
+        scale = settings.retry_delay_scale
+        self.jobs = JobEngine(settings.database_url, retry=_scaled(RetryPolicy(), scale))
         self.token_deny_list = TokenDenyList(self.catalog)
         self.hub = HubServer(
             NotificationsHub, name=HUB_NAME, backplane=settings.backplane_url,
@@ -192,7 +201,7 @@ class Diquis:
             ProvisionTenantJob, methods=["execute"], factory=self.provision_job,
             name="tenancy.ProvisionTenantJob",
             # a database that is not ours stays not ours: retrying cannot help
-            retry=RetryPolicy(dont_retry_on=(ForeignDatabaseError,)),
+            retry=_scaled(RetryPolicy(dont_retry_on=(ForeignDatabaseError,)), scale),
         )  # fmt: skip
         self.jobs.job(name=RECONCILE_ID, retry=RetryPolicy(attempts=0))(self.reconcile_tenants)
         self.jobs.register_class(

@@ -145,6 +145,8 @@ class Settings:
     dev: bool
     faults: dict[str, int] = field(default_factory=dict)
     demo_step_delay: float = 0.0
+    #: multiplies the job engine's default retry delays (tests and chaos runs shorten them)
+    retry_delay_scale: float = 1.0
     web_dir: Path = Path("web/dist")
     token_ttl: int = 8 * 3600
     #: catalog connections kept open, and opened beyond that under load, per process
@@ -194,6 +196,7 @@ class Settings:
             dev=_bool(env, "DIQUIS_DEV"),
             faults=parse_faults(env.get("DIQUIS_FAULTS", "")),
             demo_step_delay=_float(env, "DIQUIS_DEMO_STEP_DELAY", 0.0),
+            retry_delay_scale=_float(env, "DIQUIS_RETRY_DELAY_SCALE", 1.0),
             web_dir=Path(env.get("DIQUIS_WEB_DIR", "web/dist")).resolve(),
             db_pool_size=_int(env, "DIQUIS_DB_POOL_SIZE", 5, minimum=1),
             db_max_overflow=_int(env, "DIQUIS_DB_MAX_OVERFLOW", 10),
