@@ -100,3 +100,31 @@ def test_signalrcore_broadcast_and_group(clients):
     assert groups[1].get(timeout=5) == ["green", "for green"]
     time.sleep(0.3)
     assert groups[0].empty()  # erin is not in the group
+
+
+def test_signalrcore_reconnects_after_its_connection_is_cut(hub_server: ServerProcess):
+    """Its automatic reconnect, when the TCP connection drops and the server stays up.
+
+    (After a server *restart* signalrcore 1.0.2 gives up on its own: its first reconnect
+    attempt meets a refused connection and the next one fails inside the client with
+    "'WebsocketTransport' object has no attribute 'connection_alive'" — a client bug.)
+    """
+    from tests.realtime.test_node_features import CuttingProxy
+
+    with CuttingProxy(hub_server.port) as proxy:
+        url = f"http://127.0.0.1:{proxy.port}/hubs/notifications"
+        erin, fred = Client(url, "erin", reconnect=True), Client(url, "fred")
+        try:
+            broadcasts = erin.listen("ReceiveBroadcast")
+            erin.start()
+            assert erin.call("Echo", "before") == "before"
+            assert proxy.cut() >= 2
+            assert erin.reconnected.wait(20), "signalrcore did not reconnect"
+            assert erin.call("Echo", "after") == "after"
+            fred.start()
+            fred.call("BroadcastOthers", "welcome back")
+            assert broadcasts.get(timeout=5) == ["welcome back"]
+        finally:
+            for client in (erin, fred):
+                with contextlib.suppress(Exception):
+                    client.stop()
