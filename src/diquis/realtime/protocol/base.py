@@ -6,6 +6,7 @@ import enum
 from abc import ABC, abstractmethod
 from typing import Protocol
 
+from diquis.realtime.errors import ProtocolError
 from diquis.realtime.protocol.messages import HubMessage
 
 
@@ -22,10 +23,16 @@ class HubProtocol(ABC):
     name: str
     version: int
     transfer_format: TransferFormat
+    #: what a trailing partial record lacks, for the error message
+    incomplete: str = "the end of its record"
 
-    @abstractmethod
     def parse_messages(self, data: bytes) -> list[HubMessage]:
-        """Parse every complete message in `data`; raise ProtocolError on bad input."""
+        """Parse every message in `data`; ProtocolError on bad input or a partial record."""
+        reader = self.record_reader(None)
+        records = reader.feed(data)
+        if reader.pending:
+            raise ProtocolError(f"incomplete message: {self.incomplete}")
+        return [self.parse_record(record) for record in records]
 
     @abstractmethod
     def parse_record(self, record: bytes) -> HubMessage:
@@ -45,3 +52,9 @@ class RecordSplitter(Protocol):
 
     def feed(self, data: bytes) -> list[bytes]:
         """Return the records completed by `data`."""
+        ...
+
+    @property
+    def pending(self) -> int:
+        """Bytes held of a record not yet complete."""
+        ...

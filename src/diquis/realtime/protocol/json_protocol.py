@@ -50,6 +50,7 @@ class JsonHubProtocol(HubProtocol):
 
     name = "json"
     version = 2
+    incomplete = "missing record separator"
     transfer_format = TransferFormat.TEXT
 
     def __init__(self, max_depth: int = MAX_DEPTH) -> None:
@@ -58,14 +59,6 @@ class JsonHubProtocol(HubProtocol):
     def record_reader(self, max_size: int | None) -> RecordSplitter:
         """A splitter on the 0x1E record separator."""
         return RecordReader(max_size)
-
-    def parse_messages(self, data: bytes) -> list[HubMessage]:
-        """Parse every complete record in `data` (a trailing partial record is an error)."""
-        reader = RecordReader()
-        records = reader.feed(data)
-        if reader.pending:
-            raise ProtocolError("incomplete message: missing record separator")
-        return [self.parse_record(record) for record in records]
 
     def parse_record(self, record: bytes) -> HubMessage:
         """Parse one JSON record into a hub message."""

@@ -119,6 +119,7 @@ class MessagePackHubProtocol(HubProtocol):
 
     name = "messagepack"
     version = 2
+    incomplete = "shorter than its length prefix"
     transfer_format = TransferFormat.BINARY
 
     def __init__(self, max_depth: int = MAX_DEPTH) -> None:
@@ -127,14 +128,6 @@ class MessagePackHubProtocol(HubProtocol):
     def record_reader(self, max_size: int | None) -> RecordSplitter:
         """A splitter on the varint length prefix."""
         return BinaryRecordReader(max_size)
-
-    def parse_messages(self, data: bytes) -> list[HubMessage]:
-        """Parse every complete record in `data` (a trailing partial record is an error)."""
-        reader = BinaryRecordReader()
-        records = reader.feed(data)
-        if reader.pending:
-            raise ProtocolError("incomplete message: shorter than its length prefix")
-        return [self.parse_record(record) for record in records]
 
     def parse_record(self, record: bytes) -> HubMessage:
         """Parse one MessagePack body into a hub message."""
