@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo jobs-demo test lint typecheck pytest bench clean browser web webtest bench-jobs bench-hub
+.PHONY: demo jobs-demo test lint typecheck pytest bench clean browser nginx web webtest wheel bench-jobs bench-hub
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ $(WEB_DIST): $(WEB_STAMP) $(WEB_SOURCES)
 	touch $@
 
 web: $(WEB_DIST)
+
+# The wheel, with the built web app inside (diquis/_web, by hatch_build.py): what to deploy.
+wheel: $(STAMP) $(WEB_DIST)
+	rm -rf dist
+	$(BIN)/python -m pip wheel -q --no-deps -w dist .
 
 webtest: $(WEB_STAMP)
 	cd web && npm test
@@ -71,7 +76,15 @@ browser:
 	     (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)); \
 	  else echo "chromium is missing and cannot be installed here: browser tests will skip"; fi; }
 
-pytest: $(STAMP) $(NODE_STAMPS) $(WEB_DIST) browser
+# The deploy test puts Debian's nginx in front of two `diquis serve` processes.
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -q nginx-light >/dev/null 2>&1 || apt-get install -y -q nginx >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && apt-get install -y -q nginx >/dev/null)); \
+	  else echo "nginx is missing and cannot be installed here: the deploy test will skip"; fi; }
+
+pytest: $(STAMP) $(NODE_STAMPS) $(WEB_DIST) browser nginx
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck webtest pytest
@@ -97,4 +110,4 @@ bench-hub: $(BENCH_VENV)/.installed $(HUB_NODE)
 	$(BENCH_VENV)/bin/python bench/hub.py $(HUB_BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .diquis .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) dist .diquis .pytest_cache .mypy_cache .ruff_cache
