@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo jobs-demo test lint typecheck pytest bench clean browser nginx web webtest wheel bench-jobs bench-hub
+.PHONY: demo jobs-demo test lint typecheck pytest bench clean browser web webtest wheel bench-jobs bench-hub
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -76,15 +76,7 @@ browser:
 	     (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)); \
 	  else echo "chromium is missing and cannot be installed here: browser tests will skip"; fi; }
 
-# The deploy test puts Debian's nginx in front of two `diquis serve` processes.
-nginx:
-	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get install -y -q nginx-light >/dev/null 2>&1 || apt-get install -y -q nginx >/dev/null 2>&1 || \
-	     (apt-get update -q >/dev/null && apt-get install -y -q nginx >/dev/null)); \
-	  else echo "nginx is missing and cannot be installed here: the deploy test will skip"; fi; }
-
-pytest: $(STAMP) $(NODE_STAMPS) $(WEB_DIST) browser nginx
+pytest: $(STAMP) $(NODE_STAMPS) $(WEB_DIST) browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck webtest pytest

@@ -131,7 +131,7 @@ export function NotificationBell() {
                     type="button"
                     className="link-button"
                     onClick={() => void markRead([item])}
-                    aria-label={`Mark as read: ${item.message}`}
+                    aria-label={`Mark read: ${item.message}`}
                   >
                     Mark read
                   </button>
