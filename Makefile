@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo jobs-demo test lint typecheck pytest bench clean browser web webtest bench-jobs bench-hub chaos
+.PHONY: demo jobs-demo test lint typecheck pytest bench clean browser web webtest wheel bench-jobs bench-hub chaos
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ $(WEB_DIST): $(WEB_STAMP) $(WEB_SOURCES)
 	touch $@
 
 web: $(WEB_DIST)
+
+# The wheel, with the built web app inside (diquis/_web, by hatch_build.py): what to deploy.
+wheel: $(STAMP) $(WEB_DIST)
+	rm -rf dist
+	$(BIN)/python -m pip wheel -q --no-deps -w dist .
 
 webtest: $(WEB_STAMP)
 	cd web && npm test
@@ -103,4 +108,4 @@ bench-hub: $(BENCH_VENV)/.installed $(HUB_NODE)
 	$(BENCH_VENV)/bin/python bench/hub.py $(HUB_BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .diquis .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) dist .diquis .pytest_cache .mypy_cache .ruff_cache

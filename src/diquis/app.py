@@ -38,6 +38,7 @@ from .realtime import (
 )
 from .settings import Settings
 from .tenancy.api.routes import build_router
+from .tenancy.application.accounts import AccountMailJob, AccountRecovery
 from .tenancy.application.provision import ProvisionTenantJob
 from .tenancy.application.reconcile import Reconciler
 from .tenancy.application.signup import PublicSignup, SignupNoticeJob
@@ -183,6 +184,7 @@ class Diquis:
         )
         self.provisioning_stuck_after = settings.provisioning_stuck_after
         self.signup = PublicSignup(self.tenant_service, self.users, job_service)
+        self.accounts = AccountRecovery(self.tenants, job_service)
         self.rate_limiter = RateLimiter(self.catalog)
         self.login_throttle = LoginThrottle(self.catalog)
         self.secret_key = settings.secret_key
@@ -207,6 +209,12 @@ class Diquis:
         self.jobs.register_class(
             SignupNoticeJob, methods=["send"], name="tenancy.SignupNoticeJob",
             factory=lambda: SignupNoticeJob(self.mailer, self.settings.public_url),
+        )  # fmt: skip
+        self.jobs.register_class(
+            AccountMailJob, methods=["reset", "welcome"], name="tenancy.AccountMailJob",
+            factory=lambda: AccountMailJob(
+                self.users, self.tenants, self.mailer, self.settings.public_url
+            ),
         )  # fmt: skip
 
     # -- wiring -------------------------------------------------------------------------

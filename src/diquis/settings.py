@@ -61,6 +61,19 @@ def _prefix(env: Mapping[str, str]) -> str:
     return raw
 
 
+#: where a built wheel keeps the web app (``make wheel`` puts web/dist there)
+PACKAGED_WEB_DIR = Path(__file__).resolve().parent / "_web"
+
+
+def web_dir(env: Mapping[str, str]) -> Path:
+    """The built web app: DIQUIS_WEB_DIR, else the wheel's copy, else ./web/dist."""
+    if env.get("DIQUIS_WEB_DIR"):
+        return Path(env["DIQUIS_WEB_DIR"]).resolve()
+    if (PACKAGED_WEB_DIR / "index.html").is_file():
+        return PACKAGED_WEB_DIR
+    return Path("web/dist").resolve()
+
+
 def parse_trusted_proxies(raw: str) -> tuple[str, ...]:
     """``10.0.0.1, 10.1.0.0/16`` -> ("10.0.0.1", "10.1.0.0/16"); each must be an IP or CIDR."""
     proxies: list[str] = []
@@ -197,7 +210,7 @@ class Settings:
             faults=parse_faults(env.get("DIQUIS_FAULTS", "")),
             demo_step_delay=_float(env, "DIQUIS_DEMO_STEP_DELAY", 0.0),
             retry_delay_scale=_float(env, "DIQUIS_RETRY_DELAY_SCALE", 1.0),
-            web_dir=Path(env.get("DIQUIS_WEB_DIR", "web/dist")).resolve(),
+            web_dir=web_dir(env),
             db_pool_size=_int(env, "DIQUIS_DB_POOL_SIZE", 5, minimum=1),
             db_max_overflow=_int(env, "DIQUIS_DB_MAX_OVERFLOW", 10),
             provisioning_stuck_after=_float(env, "DIQUIS_PROVISIONING_STUCK_AFTER", 600.0),

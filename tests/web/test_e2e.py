@@ -169,7 +169,7 @@ def test_superadmin_creates_a_tenant_and_watches_it_go_live(
         panel = page.get_by_role("region", name="Notifications")
         expect(panel.get_by_text("Tenant Acme is ready.")).to_be_visible()
         screenshot(page, shots, "inbox")
-        panel.get_by_role("button", name="Mark as read: Tenant Acme is ready.").click()
+        panel.get_by_role("button", name="Mark read: Tenant Acme is ready.").click()
         expect(bell).to_have_accessible_name("Notifications, 1 unread")
         page.keyboard.press("Escape")
         expect(panel).to_be_hidden()

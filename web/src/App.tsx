@@ -1,12 +1,15 @@
 import { useEffect, type ReactNode } from "react";
 import { AuthProvider, useAuth } from "./auth";
 import { AppShell, PublicShell } from "./components/Layout";
+import { AccountPage } from "./pages/AccountPage";
+import { ForgotPasswordPage } from "./pages/ForgotPasswordPage";
 import { HomePage } from "./pages/HomePage";
 import { LoginPage } from "./pages/LoginPage";
 import { MailboxPage } from "./pages/MailboxPage";
 import { MessagePage } from "./pages/MessagePage";
 import { SetPasswordPage } from "./pages/SetPasswordPage";
 import { SignupPage } from "./pages/SignupPage";
+import { TenantPage } from "./pages/TenantPage";
 import { TenantsPage } from "./pages/TenantsPage";
 import { RealtimeProvider, useHubEvent } from "./realtime";
 import { navigate, useLocation } from "./router";
@@ -17,6 +20,8 @@ const TITLES: Record<string, string> = {
   "/login": "Log in",
   "/signup": "Sign up",
   "/set-password": "Set your password",
+  "/forgot-password": "Forgot password",
+  "/account": "Your account",
   "/tenants": "Tenants",
   "/mailbox": "Mailbox",
 };
@@ -49,13 +54,14 @@ function Routes() {
   const { status, user } = useAuth();
 
   useEffect(() => {
-    const title = TITLES[pathname];
+    const title = TITLES[pathname] ?? (pathname.startsWith("/tenants/") ? "Tenant" : undefined);
     document.title = title ? `${title} · Diquis` : "Diquis";
   }, [pathname]);
 
   if (pathname === "/login") return <PublicShell><LoginPage /></PublicShell>;
   if (pathname === "/signup") return <PublicShell><SignupPage /></PublicShell>;
   if (pathname === "/set-password") return <PublicShell><SetPasswordPage /></PublicShell>;
+  if (pathname === "/forgot-password") return <PublicShell><ForgotPasswordPage /></PublicShell>;
 
   if (status === "anonymous") {
     const next = pathname === "/" ? "" : `?next=${encodeURIComponent(pathname + search)}`;
@@ -74,6 +80,10 @@ function Routes() {
     page = user.role === "SuperAdmin" ? <Redirect to="/tenants" /> : <HomePage />;
   } else if (pathname === "/tenants") {
     page = <SuperAdminOnly><TenantsPage /></SuperAdminOnly>;
+  } else if (/^\/tenants\/[0-9A-Za-z-]+$/.test(pathname)) {
+    page = <SuperAdminOnly><TenantPage id={pathname.slice("/tenants/".length)} /></SuperAdminOnly>;
+  } else if (pathname === "/account") {
+    page = <AccountPage />;
   } else if (pathname === "/mailbox") {
     page = <SuperAdminOnly><MailboxPage /></SuperAdminOnly>;
   } else {

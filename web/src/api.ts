@@ -57,6 +57,20 @@ export interface StoredNotification {
   message: string;
   created_at: string;
   read_at: string | null;
+  /** The app page it is about (a tenant's), if any. */
+  link?: string | null;
+}
+
+/** Whom a set-password link is for (POST /api/auth/password-token). */
+export interface PasswordTokenInfo {
+  email: string;
+  organization: string | null;
+  purpose: "welcome" | "reset";
+}
+
+export interface TenantFilter {
+  q?: string;
+  status?: TenantStatus | "";
 }
 
 export interface Inbox {
@@ -186,8 +200,12 @@ export function createClient(token: string | null) {
     apiFetch<T>(path, { ...options, token });
   return {
     me: (signal?: AbortSignal) => call<Me>("/api/me", { signal }),
-    tenants: (limit: number, offset: number, signal?: AbortSignal) =>
-      call<TenantPage>(`/api/tenants?limit=${limit}&offset=${offset}`, { signal }),
+    tenants: (limit: number, offset: number, filter: TenantFilter = {}, signal?: AbortSignal) => {
+      const params = new URLSearchParams({ limit: String(limit), offset: String(offset) });
+      if (filter.q?.trim()) params.set("q", filter.q.trim());
+      if (filter.status) params.set("status", filter.status);
+      return call<TenantPage>(`/api/tenants?${params.toString()}`, { signal });
+    },
     tenant: (id: string, signal?: AbortSignal) =>
       call<Tenant>(`/api/tenants/${encodeURIComponent(id)}`, { signal }),
     createTenant: (name: string, adminEmail: string) =>
@@ -197,6 +215,15 @@ export function createClient(token: string | null) {
       }),
     retryTenant: (id: string) =>
       call<Tenant>(`/api/tenants/${encodeURIComponent(id)}/retry`, { method: "POST" }),
+    resendWelcome: (id: string) =>
+      call<{ message: string }>(`/api/tenants/${encodeURIComponent(id)}/resend-welcome`, {
+        method: "POST",
+      }),
+    changePassword: (currentPassword: string, newPassword: string) =>
+      call<void>("/api/auth/change-password", {
+        method: "POST",
+        body: { current_password: currentPassword, new_password: newPassword },
+      }),
     deleteTenant: (id: string) =>
       call<void>(`/api/tenants/${encodeURIComponent(id)}`, { method: "DELETE" }),
     inbox: (signal?: AbortSignal) => call<Inbox>("/api/notifications", { signal }),
@@ -218,4 +245,9 @@ export const publicApi = {
     apiFetch<{ message: string }>("/api/signup", { method: "POST", body: { organization, email } }),
   setPassword: (token: string, password: string) =>
     apiFetch<void>("/api/auth/set-password", { method: "POST", body: { token, password } }),
+  /** Whom a set-password link is for; the token goes in a POST body, never in a GET. */
+  passwordToken: (token: string) =>
+    apiFetch<PasswordTokenInfo>("/api/auth/password-token", { method: "POST", body: { token } }),
+  forgotPassword: (email: string) =>
+    apiFetch<{ message: string }>("/api/auth/forgot-password", { method: "POST", body: { email } }),
 };

@@ -26,6 +26,13 @@ export function formatDateTime(iso: string): string {
   );
 }
 
+/** The same instant in UTC, for tooltips: "2026-01-01 10:00:00 UTC". */
+export function formatUtc(iso: string): string {
+  const date = parseTimestamp(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return `${date.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+}
+
 export interface TextPart {
   text: string;
   url?: string;

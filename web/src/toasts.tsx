@@ -1,5 +1,14 @@
 // Toasts: short messages in a corner, announced to screen readers, dismissed by time or hand.
-import { createContext, useCallback, useContext, useMemo, useRef, useState, type ReactNode } from "react";
+import {
+  createContext,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useRef,
+  useState,
+  type ReactNode,
+} from "react";
 import type { NotificationType } from "./api";
 
 export interface Toast {
@@ -44,10 +53,10 @@ export function ToastProvider({ children }: { children: ReactNode }) {
     (type: NotificationType, message: string) => {
       const kind: NotificationType = type in TOAST_DURATION ? type : "Info";
       const id = nextId.current++;
+      // Each toast times itself out (ToastView), pausing while pointed at or focused.
       setToasts((current) => [...current, { id, type: kind, message }].slice(-MAX_TOASTS));
-      setTimeout(() => dismiss(id), TOAST_DURATION[kind]);
     },
-    [dismiss],
+    [],
   );
 
   const value = useMemo(() => ({ show, dismiss }), [show, dismiss]);
@@ -74,8 +83,34 @@ export function ToastProvider({ children }: { children: ReactNode }) {
 }
 
 function ToastView({ toast, onDismiss }: { toast: Toast; onDismiss: (id: number) => void }) {
+  const [hovered, setHovered] = useState(false);
+  const [focused, setFocused] = useState(false);
+  const paused = hovered || focused;
+  const remaining = useRef(TOAST_DURATION[toast.type]);
+
+  // Count down only while nobody points at or focuses the toast (WCAG 2.2.1).
+  useEffect(() => {
+    if (paused) return undefined;
+    const started = Date.now();
+    const timer = setTimeout(() => onDismiss(toast.id), remaining.current);
+    return () => {
+      clearTimeout(timer);
+      remaining.current = Math.max(1000, remaining.current - (Date.now() - started));
+    };
+  }, [paused, onDismiss, toast.id]);
+
   return (
-    <div className={`toast toast-${toast.type.toLowerCase()}`} data-type={toast.type}>
+    <div
+      className={`toast toast-${toast.type.toLowerCase()}`}
+      data-type={toast.type}
+      data-paused={paused ? "true" : undefined}
+      onMouseEnter={() => setHovered(true)}
+      onMouseLeave={() => setHovered(false)}
+      onFocus={() => setFocused(true)}
+      onBlur={(event) => {
+        if (!event.currentTarget.contains(event.relatedTarget as Node | null)) setFocused(false);
+      }}
+    >
       <span className="toast-icon" aria-hidden="true">
         {ICONS[toast.type]}
       </span>

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 import unicodedata
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -21,6 +22,30 @@ class ValidationError(TenancyError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class InvalidFieldsError(ValidationError):
+    """Several bad fields at once, so a form can show every error in one answer."""
+
+    def __init__(self, errors: list[ValidationError]) -> None:
+        super().__init__(errors[0].field, errors[0].message)
+        self.errors = errors
+
+
+def check_all(*checks: Callable[[], object]) -> list[object]:
+    """Run every check; their results, or InvalidFieldsError with every failure."""
+    results: list[object] = []
+    failed: list[ValidationError] = []
+    for check in checks:
+        try:
+            results.append(check())
+        except InvalidFieldsError as exc:
+            failed.extend(exc.errors)
+        except ValidationError as exc:
+            failed.append(exc)
+    if failed:
+        raise InvalidFieldsError(failed)
+    return results
 
 
 class DuplicateTenantError(TenancyError):

@@ -4,11 +4,13 @@ import { Link, navigate, useLocation } from "../router";
 import { ConnectionIndicator } from "./ConnectionIndicator";
 import { NotificationBell } from "./NotificationBell";
 
+/** The brand mark (the same mark, colours and size as the jobs dashboard's). */
 export function Logo() {
   return (
     <svg className="logo" viewBox="0 0 32 32" width="28" height="28" aria-hidden="true">
-      <rect width="32" height="32" rx="7" fill="currentColor" />
-      <path d="M10 8h6.5a8 8 0 0 1 0 16H10z" fill="none" stroke="#fff" strokeWidth="3" />
+      <rect width="32" height="32" rx="7" fill="#4f46e5" />
+      <path d="M10 8h6.5a8 8 0 0 1 0 16H10z" fill="none" stroke="#ffffff" strokeWidth="3" />
+      <circle cx="16.5" cy="16" r="2.5" fill="#ffffff" />
     </svg>
   );
 }
@@ -59,10 +61,11 @@ export function AppShell({ children }: { children: ReactNode }) {
             <ConnectionIndicator />
             <NotificationBell />
             <div className="account">
-              <span className="account-email" title={user?.email ?? undefined}>
-                {user?.email}
+              <Link to="/account" className="account-email" title="Your account">
+                <span className="account-short">Account</span>
+                <span className="account-address">{user?.email}</span>
                 <span className="account-role">{user?.role === "SuperAdmin" ? "Super admin" : "Admin"}</span>
-              </span>
+              </Link>
               <button type="button" className="button button-ghost" onClick={() => void onLogout()}>
                 Log out
               </button>

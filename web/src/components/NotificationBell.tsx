@@ -3,7 +3,8 @@
 import { useCallback, useEffect, useId, useRef, useState } from "react";
 import type { Inbox, StoredNotification } from "../api";
 import { useAuth } from "../auth";
-import { formatDateTime, formatRelative } from "../format";
+import { Link } from "../router";
+import { RelativeTime } from "../time";
 import { useHubEvent, useReconnected } from "../realtime";
 
 export function NotificationBell() {
@@ -116,16 +117,21 @@ export function NotificationBell() {
                     </span>
                     {item.message}
                   </p>
-                  <time dateTime={item.created_at} title={formatDateTime(item.created_at)}>
-                    {formatRelative(item.created_at)}
-                  </time>
+                  <div className="inbox-meta">
+                    <RelativeTime iso={item.created_at} />
+                    {item.link && (
+                      <Link to={item.link} className="inbox-link" onClick={() => setOpen(false)}>
+                        View tenant
+                      </Link>
+                    )}
+                  </div>
                 </div>
                 {!item.read_at && (
                   <button
                     type="button"
                     className="link-button"
                     onClick={() => void markRead([item])}
-                    aria-label={`Mark as read: ${item.message}`}
+                    aria-label={`Mark read: ${item.message}`}
                   >
                     Mark read
                   </button>

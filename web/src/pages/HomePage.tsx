@@ -2,7 +2,7 @@ import { useCallback, useEffect, useState } from "react";
 import type { ApiError, Tenant, TenantStatus, TenantStatusEvent } from "../api";
 import { useAuth } from "../auth";
 import { StatusBadge } from "../components/StatusBadge";
-import { formatDateTime } from "../format";
+import { LocalTime } from "../time";
 import { useHubEvent, useReconnected } from "../realtime";
 
 const EXPLANATION: Record<TenantStatus, string> = {
@@ -79,7 +79,9 @@ export function HomePage() {
               <dt>Administrator</dt>
               <dd>{tenant.admin_email}</dd>
               <dt>Created</dt>
-              <dd>{formatDateTime(tenant.created_at)}</dd>
+              <dd>
+                <LocalTime iso={tenant.created_at} />
+              </dd>
               <dt>Signed in as</dt>
               <dd>{user?.email}</dd>
             </dl>

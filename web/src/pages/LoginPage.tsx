@@ -2,6 +2,7 @@ import { useEffect, useRef, useState, type FormEvent } from "react";
 import { ApiError } from "../api";
 import { useAuth } from "../auth";
 import { Field } from "../components/Field";
+import { ErrorSummary, requireFields, useFocusFirstError, type FieldErrors } from "../forms";
 import { Link, navigate, useLocation } from "../router";
 
 /** Where to go after logging in: the page that sent you here, if it is one of ours. */
@@ -29,8 +30,12 @@ export function LoginPage() {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
+  const [errors, setErrors] = useState<FieldErrors>({});
+  const [attempt, setAttempt] = useState(0);
   const [busy, setBusy] = useState(false);
-  const errorRef = useRef<HTMLParagraphElement>(null);
+  const form = useRef<HTMLFormElement>(null);
+  const summary = useRef<HTMLDivElement>(null);
+  useFocusFirstError(form, summary, attempt);
 
   useEffect(() => {
     if (status === "authenticated") navigate(safeNext(search), { replace: true });
@@ -38,8 +43,15 @@ export function LoginPage() {
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    setBusy(true);
+    if (busy) return;
+    const missing = requireFields({ email, password }, ["email"]);
+    setErrors(missing);
     setError(null);
+    if (Object.keys(missing).length) {
+      setAttempt((n) => n + 1);
+      return;
+    }
+    setBusy(true);
     try {
       await login(email.trim(), password);
       navigate(safeNext(search), { replace: true });
@@ -47,7 +59,7 @@ export function LoginPage() {
       const err = e as ApiError;
       setError(loginErrorMessage(err));
       setBusy(false);
-      setTimeout(() => errorRef.current?.focus(), 0);
+      setAttempt((n) => n + 1);
     }
   };
 
@@ -56,12 +68,8 @@ export function LoginPage() {
       <h1>Log in</h1>
       <p className="lede">Manage your tenants and follow their provisioning live.</p>
       {notice && !error && <p className="notice notice-info">{notice}</p>}
-      {error && (
-        <p className="notice notice-error" role="alert" tabIndex={-1} ref={errorRef}>
-          {error}
-        </p>
-      )}
-      <form onSubmit={(e) => void submit(e)} className="form" noValidate>
+      <ErrorSummary ref={summary} errors={errors} error={error} labels={{ email: "E-mail", password: "Password" }} />
+      <form ref={form} onSubmit={(e) => void submit(e)} className="form" noValidate>
         <Field
           label="E-mail"
           type="email"
@@ -70,6 +78,7 @@ export function LoginPage() {
           required
           value={email}
           onChange={(e) => setEmail(e.target.value)}
+          error={errors.email}
           autoFocus
         />
         <Field
@@ -80,8 +89,12 @@ export function LoginPage() {
           required
           value={password}
           onChange={(e) => setPassword(e.target.value)}
+          error={errors.password}
         />
-        <button type="submit" className="button button-primary button-block" disabled={busy}>
+        <p className="form-aside">
+          <Link to="/forgot-password">Forgot password?</Link>
+        </p>
+        <button type="submit" className="button button-primary button-block" aria-busy={busy}>
           {busy ? "Logging in…" : "Log in"}
         </button>
       </form>

@@ -1,7 +1,8 @@
 import { useCallback, useEffect, useState } from "react";
 import type { ApiError, MailItem } from "../api";
 import { useAuth } from "../auth";
-import { formatDateTime, formatRelative, linkify } from "../format";
+import { linkify } from "../format";
+import { RelativeTime } from "../time";
 import { useHubEvent, useReconnected } from "../realtime";
 import { Link } from "../router";
 
@@ -75,9 +76,7 @@ export function MailboxPage() {
               <article className="card mail" aria-labelledby={`mail-${mail.id}`}>
                 <header className="mail-head">
                   <h2 id={`mail-${mail.id}`}>{mail.subject}</h2>
-                  <time dateTime={mail.created_at} title={formatDateTime(mail.created_at)}>
-                    {formatRelative(mail.created_at)}
-                  </time>
+                  <RelativeTime iso={mail.created_at} />
                 </header>
                 <p className="mail-to">
                   To <strong>{mail.to}</strong>

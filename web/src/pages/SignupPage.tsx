@@ -1,6 +1,7 @@
-import { useState, type FormEvent } from "react";
+import { useRef, useState, type FormEvent } from "react";
 import { ApiError, publicApi } from "../api";
 import { Field } from "../components/Field";
+import { ErrorSummary, pickFields, requireFields, useFocusFirstError } from "../forms";
 import { Link } from "../router";
 
 export function SignupPage() {
@@ -10,19 +11,31 @@ export function SignupPage() {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [done, setDone] = useState(false);
+  const [attempt, setAttempt] = useState(0);
+  const form = useRef<HTMLFormElement>(null);
+  const summary = useRef<HTMLDivElement>(null);
+  useFocusFirstError(form, summary, attempt);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    setBusy(true);
+    if (busy) return;
     setError(null);
-    setErrors({});
+    const missing = requireFields({ organization, email }, ["email"]);
+    setErrors(missing);
+    if (Object.keys(missing).length) {
+      setAttempt((n) => n + 1);
+      return;
+    }
+    setBusy(true);
     try {
       await publicApi.signup(organization.trim(), email.trim());
       setDone(true);
     } catch (e) {
       const err = e as ApiError;
-      if (err.status === 422 && Object.keys(err.fields).length) setErrors(err.fields);
+      const fields = pickFields(err.fields, ["organization", "email"]);
+      if (err.status === 422 && Object.keys(fields).length) setErrors(fields);
       else setError(err.message);
+      setAttempt((n) => n + 1);
     } finally {
       setBusy(false);
     }
@@ -50,12 +63,13 @@ export function SignupPage() {
     <>
       <h1>Create your workspace</h1>
       <p className="lede">Your organisation gets its own database, ready in moments.</p>
-      {error && (
-        <p className="notice notice-error" role="alert">
-          {error}
-        </p>
-      )}
-      <form onSubmit={(e) => void submit(e)} className="form" noValidate>
+      <ErrorSummary
+        ref={summary}
+        errors={errors}
+        error={error}
+        labels={{ organization: "Organisation name", email: "Your work e-mail" }}
+      />
+      <form ref={form} onSubmit={(e) => void submit(e)} className="form" noValidate>
         <Field
           label="Organisation name"
           name="organization"
@@ -78,7 +92,7 @@ export function SignupPage() {
           onChange={(e) => setEmail(e.target.value)}
           error={errors.email}
         />
-        <button type="submit" className="button button-primary button-block" disabled={busy}>
+        <button type="submit" className="button button-primary button-block" aria-busy={busy}>
           {busy ? "Signing up…" : "Sign up"}
         </button>
       </form>

@@ -1,15 +1,35 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
-import type { ApiError, Tenant, TenantStatusEvent } from "../api";
+import type { ApiError, Tenant, TenantStatus, TenantStatusEvent } from "../api";
 import { useAuth } from "../auth";
 import { Field } from "../components/Field";
 import { StatusBadge } from "../components/StatusBadge";
-import { formatDateTime, formatRelative } from "../format";
+import { ErrorSummary, pickFields, requireFields, useFocusFirstError } from "../forms";
 import { useHubEvent, useReconnected } from "../realtime";
+import { Link, navigate, useLocation } from "../router";
+import { RelativeTime } from "../time";
 import { addStarted, applyStatusEvent, mergePage } from "../tenantList";
 import { useToasts } from "../toasts";
 
 export const STARTED_MESSAGE = "Tenant creation started. You will be notified when complete.";
 const PAGE_SIZE = 25;
+export const STATUSES: TenantStatus[] = ["Pending", "Provisioning", "Active", "Failed"];
+
+/** The list's search and status filter, kept in the address (so a link can carry them). */
+function useFilter(): [{ q: string; status: TenantStatus | "" }, (q: string, status: string) => void] {
+  const { search } = useLocation();
+  const params = new URLSearchParams(search);
+  const raw = params.get("status") ?? "";
+  const status = (STATUSES as string[]).includes(raw) ? (raw as TenantStatus) : "";
+  return [{ q: params.get("q") ?? "", status }, applyFilter];
+}
+
+function applyFilter(q: string, status: string): void {
+  const query = new URLSearchParams();
+  if (q) query.set("q", q);
+  if (status) query.set("status", status);
+  const text = query.toString();
+  navigate(text ? `/tenants?${text}` : "/tenants", { replace: true });
+}
 
 export function TenantsPage() {
   const { api } = useAuth();
@@ -26,14 +46,25 @@ export function TenantsPage() {
   const [loaded, setLoaded] = useState(false);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [retrying, setRetrying] = useState<Set<string>>(new Set());
+  const [filter, setFilter] = useFilter();
+  const [typed, setTyped] = useState(filter.q);
+  const filtered = Boolean(filter.q || filter.status);
+  // Typing searches after a short pause, not on every key.
+  useEffect(() => {
+    if (typed === filter.q) return undefined;
+    const timer = setTimeout(() => setFilter(typed.trim(), filter.status), 300);
+    return () => clearTimeout(timer);
+  }, [typed, filter.q, filter.status, setFilter]);
   // Tenants created from this page that the list may not have caught up with yet.
   const justCreated = useRef(new Set<string>());
 
   const refresh = useCallback(() => {
-    api.tenants(PAGE_SIZE, offset).then(
+    api.tenants(PAGE_SIZE, offset, { q: filter.q, status: filter.status }).then(
       (page) => {
         setTenants((current) =>
-          mergePage(current, page.items, offset === 0 ? justCreated.current : new Set()),
+          filtered
+            ? page.items
+            : mergePage(current, page.items, offset === 0 ? justCreated.current : new Set()),
         );
         setTotal(page.total);
         setLoaded(true);
@@ -44,14 +75,15 @@ export function TenantsPage() {
         setLoaded(true);
       },
     );
-  }, [api, offset, setTenants]);
+  }, [api, offset, setTenants, filter.q, filter.status, filtered]);
 
   useEffect(refresh, [refresh]);
   useReconnected(refresh);
 
   useHubEvent("TenantStatusChanged", (event: TenantStatusEvent) => {
     const result = applyStatusEvent(listRef.current, event);
-    if (result.known) setTenants(() => result.tenants);
+    if (filtered) refresh(); // the tenant may enter or leave the filtered list
+    else if (result.known) setTenants(() => result.tenants);
     else if (offset === 0) refresh(); // a tenant this page has not seen yet
     setRetrying((current) => {
       if (!current.has(event.id)) return current;
@@ -123,12 +155,45 @@ export function TenantsPage() {
         <section className="card" aria-labelledby="tenant-list-title">
           <div className="card-head">
             <h2 id="tenant-list-title">
-              All tenants <span className="count">{total}</span>
+              {filtered ? "Matching tenants" : "All tenants"} <span className="count">{total}</span>
             </h2>
             <button type="button" className="button button-ghost button-small" onClick={refresh}>
               Refresh
             </button>
           </div>
+          <form className="filters" role="search" aria-label="Tenants" onSubmit={(e) => e.preventDefault()}>
+            <div className="field">
+              <label htmlFor="tenant-search">Search</label>
+              <input
+                id="tenant-search"
+                type="search"
+                placeholder="Name, address or admin e-mail"
+                value={typed}
+                onChange={(e) => {
+                  setTyped(e.target.value);
+                  setOffset(0);
+                }}
+              />
+            </div>
+            <div className="field">
+              <label htmlFor="tenant-status">Status</label>
+              <select
+                id="tenant-status"
+                value={filter.status}
+                onChange={(e) => {
+                  setOffset(0);
+                  setFilter(typed.trim(), e.target.value);
+                }}
+              >
+                <option value="">Any status</option>
+                {STATUSES.map((status) => (
+                  <option key={status} value={status}>
+                    {status}
+                  </option>
+                ))}
+              </select>
+            </div>
+          </form>
           {loadError && (
             <p className="notice notice-error" role="alert">
               {loadError}
@@ -136,6 +201,20 @@ export function TenantsPage() {
           )}
           {!loaded ? (
             <p className="muted">Loading tenants…</p>
+          ) : tenants.length === 0 && filtered ? (
+            <div className="empty">
+              <p>No tenant matches.</p>
+              <button
+                type="button"
+                className="button button-secondary button-small"
+                onClick={() => {
+                  setTyped("");
+                  setFilter("", "");
+                }}
+              >
+                Clear the filter
+              </button>
+            </div>
           ) : tenants.length === 0 ? (
             <div className="empty">
               <p>No tenants yet.</p>
@@ -159,7 +238,9 @@ export function TenantsPage() {
                   <tr key={tenant.id} data-tenant={tenant.name} data-status={tenant.status}>
                     <td data-label="Tenant">
                       <div>
-                        <span className="tenant-name">{tenant.name}</span>
+                        <Link to={`/tenants/${tenant.id}`} className="tenant-name">
+                          {tenant.name}
+                        </Link>
                         {tenant.slug && <span className="tenant-slug">{tenant.slug}</span>}
                       </div>
                     </td>
@@ -178,9 +259,7 @@ export function TenantsPage() {
                       )}
                     </td>
                     <td data-label="Updated">
-                      <time dateTime={tenant.updated_at} title={formatDateTime(tenant.updated_at)}>
-                        {formatRelative(tenant.updated_at)}
-                      </time>
+                      <RelativeTime iso={tenant.updated_at} />
                     </td>
                     <td className="actions">
                       {(tenant.status === "Failed" || tenant.stuck) && (
@@ -248,13 +327,23 @@ function CreateTenantForm({ onCreated }: { onCreated: (tenant: Tenant) => void }
   const [started, setStarted] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const nameInput = useRef<HTMLInputElement>(null);
+  const [attempt, setAttempt] = useState(0);
+  const form = useRef<HTMLFormElement>(null);
+  const summary = useRef<HTMLDivElement>(null);
+  useFocusFirstError(form, summary, attempt);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    setBusy(true);
+    if (busy) return;
     setError(null);
-    setErrors({});
     setStarted(null);
+    const missing = requireFields({ name, admin_email: adminEmail }, ["admin_email"]);
+    setErrors(missing);
+    if (Object.keys(missing).length) {
+      setAttempt((n) => n + 1);
+      return;
+    }
+    setBusy(true);
     try {
       const email = adminEmail.trim();
       const response = await api.createTenant(name.trim(), email);
@@ -266,8 +355,10 @@ function CreateTenantForm({ onCreated }: { onCreated: (tenant: Tenant) => void }
       nameInput.current?.focus();
     } catch (e) {
       const err = e as ApiError;
-      if (err.status === 422 && Object.keys(err.fields).length) setErrors(err.fields);
+      const fields = pickFields(err.fields, ["name", "admin_email"]);
+      if (err.status === 422 && Object.keys(fields).length) setErrors(fields);
       else setError(err.message);
+      setAttempt((n) => n + 1);
     } finally {
       setBusy(false);
     }
@@ -283,12 +374,13 @@ function CreateTenantForm({ onCreated }: { onCreated: (tenant: Tenant) => void }
       <p role="status" className={started ? "notice notice-success" : "visually-hidden"}>
         {started}
       </p>
-      {error && (
-        <p className="notice notice-error" role="alert">
-          {error}
-        </p>
-      )}
-      <form onSubmit={(e) => void submit(e)} className="form" noValidate>
+      <ErrorSummary
+        ref={summary}
+        errors={errors}
+        error={error}
+        labels={{ name: "Tenant name", admin_email: "Admin e-mail" }}
+      />
+      <form ref={form} onSubmit={(e) => void submit(e)} className="form" noValidate>
         <Field
           ref={nameInput}
           label="Tenant name"
@@ -310,7 +402,7 @@ function CreateTenantForm({ onCreated }: { onCreated: (tenant: Tenant) => void }
           error={errors.admin_email}
           hint="They get a welcome e-mail with a link to set their password."
         />
-        <button type="submit" className="button button-primary" disabled={busy}>
+        <button type="submit" className="button button-primary" aria-busy={busy}>
           {busy ? "Creating…" : "Create tenant"}
         </button>
       </form>

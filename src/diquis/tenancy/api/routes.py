@@ -14,17 +14,21 @@ from ...identity import (
     issue_token,
     verify_token,
 )
+from ..application.accounts import RESET_ANSWER, AccountRecovery
 from ..application.signup import PublicSignup
 from ..application.use_cases import TenantService
 from ..domain import (
     AdminEmailTakenError,
     ConflictError,
     DuplicateTenantError,
+    InvalidFieldsError,
     ProvisioningStatus,
     Tenant,
     TenantNotFoundError,
     ValidationError,
+    check_all,
     validate_email,
+    validate_tenant_name,
 )
 from ..infrastructure.adapters import RateLimiter
 from ..infrastructure.login_throttle import PER_ACCOUNT, PER_CLIENT, LoginThrottle
@@ -57,6 +61,7 @@ class Services(Protocol):
     login_throttle: LoginThrottle
     token_deny_list: TokenDenyList
     signup: PublicSignup
+    accounts: AccountRecovery
     mailbox: DevMailbox | None
     dev_mode: bool
     provisioning_stuck_after: float
@@ -83,6 +88,25 @@ class MeOut(BaseModel):
 class SetPasswordBody(BaseModel):
     token: str = Field(max_length=200, pattern=PRINTABLE)
     password: str = Field(max_length=256)
+
+
+class PasswordTokenBody(BaseModel):
+    token: str = Field(max_length=200, pattern=PRINTABLE)
+
+
+class PasswordTokenOut(BaseModel):
+    email: str
+    organization: str | None
+    purpose: str = Field(description="welcome (first password) or reset (forgot password)")
+
+
+class ForgotPasswordBody(BaseModel):
+    email: str = Field(max_length=500)
+
+
+class ChangePasswordBody(BaseModel):
+    current_password: str = Field(max_length=256)
+    new_password: str = Field(max_length=256)
 
 
 class TenantBody(BaseModel):
@@ -140,10 +164,14 @@ def tenant_out(tenant: Tenant, stuck_after: float) -> TenantOut:
 
 
 def unprocessable(error: ValidationError) -> HTTPException:
-    """FastAPI's own 422 shape, naming the body field."""
+    """FastAPI's own 422 shape, naming each bad body field (all of them, in form order)."""
+    found = error.errors if isinstance(error, InvalidFieldsError) else [error]
     return HTTPException(
         422,
-        detail=[{"loc": ["body", error.field], "msg": error.message, "type": "value_error"}],
+        detail=[
+            {"loc": ["body", item.field], "msg": item.message, "type": "value_error"}
+            for item in found
+        ],
     )
 
 
@@ -236,6 +264,62 @@ def build_router(services: Services) -> APIRouter:
             raise unprocessable(exc) from None
         return Response(status_code=204)
 
+    @router.post("/auth/password-token", response_model=PasswordTokenOut, tags=["auth"])
+    async def password_token(body: PasswordTokenBody) -> PasswordTokenOut:
+        """Whom a set-password link is for (422 if it is not valid, used or expired)."""
+        try:
+            info = await services.users.token_info(body.token)
+        except ValidationError as exc:
+            raise unprocessable(exc) from None
+        return PasswordTokenOut(
+            email=info["email"] or "", organization=info["organization"],
+            purpose=info["purpose"] or "welcome",
+        )  # fmt: skip
+
+    @router.post("/auth/forgot-password", status_code=202, response_model=MessageOut,
+                 tags=["auth"], responses=errors(429))  # fmt: skip
+    async def forgot_password(body: ForgotPasswordBody, request: Request) -> MessageOut:
+        """The same answer for every well-formed address, known or not; a link by e-mail."""
+        try:
+            email = services.accounts.validate(body.email)
+        except ValidationError as exc:
+            raise unprocessable(exc) from None
+        client = client_address(request)
+        allowed = await services.rate_limiter.allow(
+            f"forgot:{client}", SIGNUP_LIMIT_PER_CLIENT, 3600
+        )
+        allowed = allowed and await services.rate_limiter.allow(
+            "forgot:*", SIGNUP_LIMIT_TOTAL, 3600
+        )
+        if not allowed:
+            raise HTTPException(429, "too many requests; try again later",
+                                headers={"Retry-After": "3600"})  # fmt: skip
+        await services.accounts.request_reset(email)
+        return MessageOut(message=RESET_ANSWER)
+
+    @router.post("/auth/change-password", status_code=204, tags=["auth"],
+                 responses=errors(401, 429))  # fmt: skip
+    async def change_password(body: ChangePasswordBody, user: User) -> Response:
+        """Replace the signed-in user's password; the current one must be given."""
+        account = PER_ACCOUNT.key(f"change:{user.user_id}")
+        wait = await services.login_throttle.retry_after([account])
+        if wait:
+            raise HTTPException(
+                429, f"too many wrong passwords; try again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )  # fmt: skip
+        try:
+            await services.users.change_password(
+                user.user_id, body.current_password, body.new_password
+            )
+        except ValidationError as exc:
+            found = exc.errors if isinstance(exc, InvalidFieldsError) else [exc]
+            if any(item.field == "current_password" for item in found):
+                await services.login_throttle.failed([(PER_ACCOUNT, account)])
+            raise unprocessable(exc) from None
+        await services.login_throttle.succeeded(account)
+        return Response(status_code=204)
+
     @router.get("/me", response_model=MeOut, tags=["auth"], responses=errors(401))
     async def me(user: User) -> MeOut:
         current = await services.users.get(user.user_id)
@@ -250,6 +334,10 @@ def build_router(services: Services) -> APIRouter:
                  responses=errors(401, 403))  # fmt: skip
     async def create_tenant(body: TenantBody, user: SuperAdmin) -> StartedOut:
         try:
+            check_all(
+                lambda: validate_tenant_name(body.name, "name"),
+                lambda: validate_email(body.admin_email, "admin_email"),
+            )
             if await services.users.email_taken(validate_email(body.admin_email, "admin_email")):
                 raise ValidationError("admin_email", "is already registered")
             started = await services.tenant_service.create(body.name, body.admin_email,
@@ -271,8 +359,21 @@ def build_router(services: Services) -> APIRouter:
         user: SuperAdmin,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+        q: Annotated[
+            str | None,
+            Query(
+                max_length=100,
+                pattern=PRINTABLE,
+                description="Part of the name, slug or admin e-mail (any case)",
+            ),
+        ] = None,
+        status: Annotated[
+            ProvisioningStatus | None, Query(description="Only tenants in this status")
+        ] = None,
     ) -> TenantPage:
-        items, total = await services.tenant_service.tenants.list(limit, offset)
+        items, total = await services.tenant_service.tenants.list(
+            limit, offset, (q or "").strip() or None, status.value if status else None
+        )
         return TenantPage(items=[out(t) for t in items], total=total)
 
     TenantId = Annotated[str, Path(max_length=36, pattern=r"^[0-9A-Za-z-]+$")]
@@ -296,6 +397,19 @@ def build_router(services: Services) -> APIRouter:
         except ConflictError as exc:
             raise HTTPException(409, str(exc)) from None
         return out(tenant)
+
+    @router.post("/tenants/{tenant_id}/resend-welcome", status_code=202,
+                 response_model=MessageOut, tags=["tenants"],
+                 responses=errors(401, 403, 404, 409))  # fmt: skip
+    async def resend_welcome(tenant_id: TenantId, user: SuperAdmin) -> MessageOut:
+        """E-mail the tenant's admin a new set-password link; older links stop working."""
+        try:
+            await services.accounts.resend_welcome(tenant_id)
+        except TenantNotFoundError:
+            raise HTTPException(404, "no such tenant") from None
+        except ConflictError as exc:
+            raise HTTPException(409, str(exc)) from None
+        return MessageOut(message="A new welcome e-mail is on its way.")
 
     @router.delete("/tenants/{tenant_id}", status_code=204, tags=["tenants"],
                    responses=errors(401, 403, 404, 409))  # fmt: skip

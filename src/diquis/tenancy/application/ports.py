@@ -77,7 +77,9 @@ class TenantRepository(Protocol):
         """One tenant, or None."""
         ...
 
-    async def list(self, limit: int, offset: int) -> tuple[list[Tenant], int]:
+    async def list(
+        self, limit: int, offset: int, query: str | None = None, status: str | None = None
+    ) -> tuple[list[Tenant], int]:
         """A page of tenants, newest first, and the total."""
         ...
 
@@ -117,8 +119,8 @@ class UserDirectory(Protocol):
         """Whether the user has set a password already."""
         ...
 
-    async def issue_password_token(self, user_id: str) -> str:
-        """A single-use token for the set-password link (stored hashed)."""
+    async def issue_password_token(self, user_id: str, purpose: str = "welcome") -> str:
+        """A single-use token for a set-password link (stored hashed); older ones stop working."""
         ...
 
     async def tenant_admins(self, tenant_id: str) -> list[str]:
@@ -153,7 +155,9 @@ class DatabaseMigrator(Protocol):
 class Notifier(Protocol):
     """Tells people what happened, live and in their inbox."""
 
-    async def notify_user(self, user_id: str, kind: str, message: str, *, key: str) -> bool:
+    async def notify_user(
+        self, user_id: str, kind: str, message: str, *, key: str, link: str | None = None
+    ) -> bool:
         """Store and push a notification once per ``key``; whether it was new."""
         ...
 

@@ -29,6 +29,27 @@ def welcome_key(tenant_id: str) -> str:
     return f"welcome:{tenant_id}"
 
 
+def tenant_link(tenant_id: str) -> str:
+    """The web app's page of a tenant (what its notifications link to)."""
+    return f"/tenants/{tenant_id}"
+
+
+def welcome_email(tenant: Tenant, link: str, action: str) -> Email:
+    """The welcome e-mail to a tenant's admin, with a link to set a password or log in."""
+    text = (
+        f"Welcome to Diquis!\n\nYour organisation {tenant.name} is ready.\n"
+        f"{action}: {link}\n\nThe link is valid for 72 hours and can be used once.\n"
+    )
+    html = (
+        f"<p>Welcome to Diquis!</p><p>Your organisation <b>{_escape(tenant.name)}</b> is "
+        f'ready.</p><p><a href="{_escape(link)}">{action}</a></p>'
+        "<p>The link is valid for 72 hours and can be used once.</p>"
+    )
+    return Email(
+        to=tenant.admin_email, subject=f"Welcome to {tenant.name} on Diquis", text=text, html=html
+    )
+
+
 def safe_reason(step: str, exc: BaseException) -> str:
     """A short reason for the UI: the step and the error's kind, never a trace or a DSN."""
     if isinstance(exc, ProvisioningError):
@@ -87,6 +108,7 @@ class ProvisionTenantJob:
                         "Error",
                         f"Provisioning failed: {tenant.name}: {reason}",
                         key=f"tenant:{tenant.id}:failed:{tenant.failures}",
+                        link=tenant_link(tenant.id),
                     )
                 raise
             tenant = await self._move(tenant, ProvisioningStatus.ACTIVE)
@@ -96,7 +118,7 @@ class ProvisionTenantJob:
         if initiator_user_id is not None:
             await self.notifier.notify_user(
                 initiator_user_id, "Success", f"Tenant {tenant.name} is ready.",
-                key=f"tenant:{tenant.id}:ready",
+                key=f"tenant:{tenant.id}:ready", link=tenant_link(tenant.id),
             )  # fmt: skip
         await self.faults.step("email")
         await self._welcome(tenant)
@@ -122,20 +144,7 @@ class ProvisionTenantJob:
             token = await self.users.issue_password_token(admin_id)
             link = f"{self.public_url}/set-password?token={token}"
             action = "Set your password"
-        text = (
-            f"Welcome to Diquis!\n\nYour organisation {tenant.name} is ready.\n"
-            f"{action}: {link}\n\nThe link is valid for 72 hours and can be used once.\n"
-        )
-        html = (
-            f"<p>Welcome to Diquis!</p><p>Your organisation <b>{_escape(tenant.name)}</b> is "
-            f'ready.</p><p><a href="{_escape(link)}">{action}</a></p>'
-            "<p>The link is valid for 72 hours and can be used once.</p>"
-        )
-        await self.mailer.send(
-            Email(to=tenant.admin_email, subject=f"Welcome to {tenant.name} on Diquis",
-                  text=text, html=html),
-            key=key,
-        )  # fmt: skip
+        await self.mailer.send(welcome_email(tenant, link, action), key=key)
 
 
 def _escape(value: str) -> str:

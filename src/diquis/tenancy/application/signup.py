@@ -14,6 +14,7 @@ from typing import Protocol
 from ..domain import (
     AdminEmailTakenError,
     DuplicateTenantError,
+    check_all,
     validate_email,
     validate_tenant_name,
 )
@@ -46,8 +47,12 @@ class PublicSignup:
     @staticmethod
     def validate(organisation: object, email: object) -> tuple[str, str]:
         """The clean name and address; ValidationError naming the field for bad formats."""
-        name, _ = validate_tenant_name(organisation, "organization")
-        return name, validate_email(email, "email")
+        named, address = check_all(
+            lambda: validate_tenant_name(organisation, "organization"),
+            lambda: validate_email(email, "email"),
+        )
+        assert isinstance(named, tuple) and isinstance(address, str)
+        return str(named[0]), address
 
     async def submit(self, organisation: str, email: str) -> None:
         """Start provisioning, or enqueue a notice to ``email``; the caller cannot tell which."""

@@ -11,6 +11,7 @@ from ..domain import (
     ProvisioningStatus,
     Tenant,
     TenantNotFoundError,
+    check_all,
     validate_email,
     validate_tenant_name,
 )
@@ -54,8 +55,12 @@ class TenantService:
         *, name_field: str = "name", email_field: str = "admin_email",
     ) -> Started:  # fmt: skip
         """Store a Pending tenant and enqueue its provisioning, in one transaction."""
-        clean, slug = validate_tenant_name(name, name_field)
-        email = validate_email(admin_email, email_field)
+        named, email = check_all(
+            lambda: validate_tenant_name(name, name_field),
+            lambda: validate_email(admin_email, email_field),
+        )
+        assert isinstance(named, tuple) and isinstance(email, str)
+        clean, slug = named
         tenant = Tenant.new(clean, slug, email, initiator_user_id, self.clock())
         async with self.transactions.begin() as tx:
             await self.tenants.add(tenant, tx)

@@ -94,6 +94,8 @@ password_tokens = Table(
     Column("expires_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
+    #: "welcome" (set the first password) or "reset" (forgot password)
+    Column("purpose", String(20), nullable=False, server_default="welcome"),
 )
 
 notifications = Table(
@@ -108,6 +110,8 @@ notifications = Table(
     Column("key", String(200), nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("read_at", UTCDateTime),
+    #: the app page the notification is about (e.g. /tenants/<id>), if any
+    Column("link", String(200)),
 )
 
 emails = Table(

@@ -35,14 +35,16 @@ class HubNotifier:
         self.hub = hub
         self.clock = clock
 
-    async def notify_user(self, user_id: str, kind: str, message: str, *, key: str) -> bool:
+    async def notify_user(
+        self, user_id: str, kind: str, message: str, *, key: str, link: str | None = None
+    ) -> bool:
         def write(conn: Connection) -> bool:
             nested = conn.begin_nested()
             try:
                 conn.execute(
                     insert(notifications).values(
                         user_id=user_id, kind=kind, message=message[:500], key=key,
-                        created_at=self.clock(), read_at=None,
+                        created_at=self.clock(), read_at=None, link=link,
                     )
                 )  # fmt: skip
             except IntegrityError:
@@ -96,6 +98,7 @@ class HubNotifier:
                     "message": r["message"],
                     "created_at": r["created_at"].isoformat(),
                     "read_at": r["read_at"].isoformat() if r["read_at"] else None,
+                    "link": r["link"],
                 }
                 for r in rows
             ]

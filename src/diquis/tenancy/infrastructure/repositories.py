@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -21,6 +21,7 @@ from ..application.provision import ProvisioningError
 from ..domain import (
     AdminEmailTakenError,
     DuplicateTenantError,
+    InvalidFieldsError,
     ProvisioningStatus,
     Tenant,
     ValidationError,
@@ -35,6 +36,8 @@ from .db import (
 )
 
 TOKEN_TTL = dt.timedelta(hours=72)
+#: how long each kind of set-password link works
+TOKEN_TTLS = {"welcome": TOKEN_TTL, "reset": dt.timedelta(hours=1)}
 Clock = Callable[[], dt.datetime]
 
 
@@ -113,13 +116,32 @@ class SqlTenantRepository:
 
         return await self.catalog.run(read)
 
-    async def list(self, limit: int, offset: int) -> tuple[builtins.list[Tenant], int]:
+    async def list(
+        self, limit: int, offset: int, query: str | None = None, status: str | None = None
+    ) -> tuple[builtins.list[Tenant], int]:
+        where = []
+        if query:
+            pattern = (
+                "%"
+                + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                + "%"
+            )
+            where.append(
+                or_(*(func.lower(column).like(pattern, escape="\\")
+                      for column in (tenants.c.name, tenants.c.slug, tenants.c.admin_email)))
+            )  # fmt: skip
+        if status:
+            where.append(tenants.c.status == status)
+
         def read(conn: Connection) -> tuple[builtins.list[Tenant], int]:
             rows = conn.execute(
-                select(tenants).order_by(tenants.c.created_at.desc(), tenants.c.id)
+                select(tenants).where(*where)
+                .order_by(tenants.c.created_at.desc(), tenants.c.id)
                 .limit(limit).offset(offset)
             ).mappings().all()  # fmt: skip
-            total = conn.execute(select(func.count()).select_from(tenants)).scalar_one()
+            total = conn.execute(
+                select(func.count()).select_from(tenants).where(*where)
+            ).scalar_one()
             return [_tenant(r) for r in rows], int(total)
 
         return await self.catalog.run(read)
@@ -347,18 +369,97 @@ class SqlUsers:
         )
         return row is not None and row[0] is not None
 
-    async def issue_password_token(self, user_id: str) -> str:
+    async def issue_password_token(self, user_id: str, purpose: str = "welcome") -> str:
         token = secrets.token_urlsafe(32)
         now = self.clock()
+
+        def write(conn: Connection) -> None:
+            # a new link replaces the older ones: only the latest e-mail works
+            conn.execute(
+                update(password_tokens)
+                .where(password_tokens.c.user_id == user_id)
+                .where(password_tokens.c.used_at.is_(None))
+                .where(password_tokens.c.expires_at > now)
+                .values(expires_at=now)
+            )  # fmt: skip
+            conn.execute(
+                insert(password_tokens).values(
+                    token_hash=_token_hash(token), user_id=user_id, purpose=purpose,
+                    expires_at=now + TOKEN_TTLS[purpose], used_at=None, created_at=now,
+                )
+            )  # fmt: skip
+
+        await self.catalog.run(write)
+        return token
+
+    async def by_email(self, email: str) -> Principal | None:
+        """A user by (normalised) e-mail address, as a principal."""
+        row = await self.catalog.run(
+            lambda c: c.execute(select(users).where(users.c.email == email)).mappings().first()
+        )
+        return (
+            None
+            if row is None
+            else Principal(row["id"], row["role"], row["tenant_id"], row["email"])
+        )
+
+    async def token_info(self, token: str) -> dict[str, str | None]:
+        """Whom a usable set-password token is for: e-mail, organisation and purpose."""
+        now = self.clock()
+
+        def read(conn: Connection) -> dict[str, str | None]:
+            row = self._token_row(conn, token, now)
+            return {
+                "email": row["email"], "organization": row["organisation"],
+                "purpose": row["purpose"],
+            }  # fmt: skip
+
+        return await self.catalog.run(read)
+
+    @staticmethod
+    def _token_row(conn: Connection, token: str, now: dt.datetime) -> RowMapping:
+        row = conn.execute(
+            select(password_tokens, users.c.email, tenants.c.name.label("organisation"))
+            .join(users, users.c.id == password_tokens.c.user_id)
+            .outerjoin(tenants, tenants.c.id == users.c.tenant_id)
+            .where(password_tokens.c.token_hash == _token_hash(token))
+        ).mappings().first()  # fmt: skip
+        if row is None:
+            raise ValidationError("token", "is not valid")
+        if row["used_at"] is not None:
+            raise ValidationError("token", "has been used already")
+        if row["expires_at"] <= now:
+            raise ValidationError("token", "has expired")
+        return row
+
+    async def change_password(self, user_id: str, current: str, new: str) -> None:
+        """Replace a signed-in user's password (ValidationError naming the field)."""
+        row = await self.catalog.run(
+            lambda c: c.execute(
+                select(users.c.email, users.c.password_hash, tenants.c.name.label("org"))
+                .outerjoin(tenants, tenants.c.id == users.c.tenant_id)
+                .where(users.c.id == user_id)
+            ).mappings().first()
+        )  # fmt: skip
+        if row is None or not row["password_hash"]:
+            raise ValidationError("current_password", "is wrong")
+        problems: list[ValidationError] = []
+        if not verify_password(current, row["password_hash"]):
+            problems.append(ValidationError("current_password", "is wrong"))
+        try:
+            validate_password(new, email=row["email"], context=[row["org"] or ""])
+        except ValueError as exc:
+            problems.append(ValidationError("new_password", str(exc)))
+        if not problems and new == current:
+            problems.append(ValidationError("new_password", "must differ from the current one"))
+        if problems:
+            raise InvalidFieldsError(problems)
+        hashed = hash_password(new)
         await self.catalog.run(
             lambda c: c.execute(
-                insert(password_tokens).values(
-                    token_hash=_token_hash(token), user_id=user_id, expires_at=now + TOKEN_TTL,
-                    used_at=None, created_at=now,
-                )
+                update(users).where(users.c.id == user_id).values(password_hash=hashed)
             )
-        )  # fmt: skip
-        return token
+        )
 
     async def superadmins(self) -> list[str]:
         return await self.catalog.run(
@@ -387,18 +488,7 @@ class SqlUsers:
         now = self.clock()
 
         def write(conn: Connection) -> str:
-            row = conn.execute(
-                select(password_tokens, users.c.email, tenants.c.name.label("organisation"))
-                .join(users, users.c.id == password_tokens.c.user_id)
-                .outerjoin(tenants, tenants.c.id == users.c.tenant_id)
-                .where(password_tokens.c.token_hash == _token_hash(token))
-            ).mappings().first()  # fmt: skip
-            if row is None:
-                raise ValidationError("token", "is not valid")
-            if row["used_at"] is not None:
-                raise ValidationError("token", "has been used already")
-            if row["expires_at"] <= now:
-                raise ValidationError("token", "has expired")
+            row = self._token_row(conn, token, now)
             try:
                 validate_password(password, email=row["email"], context=[row["organisation"] or ""])
             except ValueError as exc:

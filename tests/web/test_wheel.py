@@ -1,0 +1,80 @@
+"""The built wheel carries the web app: install it in a fresh venv and load ``/`` in Chromium."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+from playwright.sync_api import Browser, expect
+
+from .conftest import REPO, SECRET, DiquisServer, free_port
+
+
+class WheelServer(DiquisServer):
+    """``diquis serve`` from a venv that has only the wheel, run outside the repository."""
+
+    bin_dir: Path = Path()
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        env.pop("DIQUIS_WEB_DIR")  # the packaged copy must be found on its own
+        env["DIQUIS_SECRET_KEY"] = SECRET
+        return env
+
+    def start(self, timeout: float = 60) -> None:
+        """Start the installed console script (from a folder with no web/dist)."""
+        self.starts += 1
+        with self.log.open("ab") as out:
+            self.popen = subprocess.Popen(
+                [str(self.bin_dir / "diquis"), "serve", "--port", str(self.port)],
+                env=self.env(), stdout=out, stderr=subprocess.STDOUT, cwd=self.data_dir,
+            )  # fmt: skip
+        import time
+
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.popen.poll() is None, self.output()
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, self.output()
+            time.sleep(0.2)
+
+
+def test_the_wheel_serves_the_web_app(web_dist: Path, tmp_path: Path, browser: Browser) -> None:
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO)],
+        check=True, timeout=300,
+    )  # fmt: skip
+    [wheel] = wheels.glob("diquis-*.whl")
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    bin_dir = env_dir / "bin"
+    subprocess.run(
+        [str(bin_dir / "python"), "-m", "pip", "install", "-q", str(wheel)], check=True, timeout=540
+    )
+    data = tmp_path / "data"
+    data.mkdir()
+    server = WheelServer(data, free_port())
+    server.bin_dir = bin_dir
+    done = subprocess.run(
+        [str(bin_dir / "diquis"), "migrate"], env=server.env(), cwd=data,
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    server.start()
+    try:
+        page = browser.new_page()
+        page.goto(server.url + "/")
+        expect(page.get_by_role("heading", name="Log in", exact=True)).to_be_visible()
+        assert "diquis" in page.title().lower()
+        page.close()
+    finally:
+        server.stop()
