@@ -91,6 +91,9 @@ def private_redis(tmp_path: Path) -> Iterator[tuple[int, object]]:
             )
         )  # fmt: skip
         wait_for_port(port)
+        time.sleep(0.05)
+        # another process may have taken the port between free_port() and the bind
+        assert procs[-1].poll() is None, f"redis-server could not listen on {port}"
 
     def stop() -> None:
         for proc in procs:
