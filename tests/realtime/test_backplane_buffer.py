@@ -22,12 +22,15 @@ class _Flaky:
 
     def __init__(self) -> None:
         self.down = False
+        self.receivers = 1
         self.sent: list[str] = []
 
-    async def __call__(self, payload: str) -> None:
+    async def __call__(self, payload: str) -> int:
         if self.down:
             raise ConnectionError("server away")
-        self.sent.append(payload)
+        if self.receivers:
+            self.sent.append(payload)
+        return self.receivers
 
 
 async def _until(check: object, timeout: float = 10) -> None:
@@ -45,7 +48,10 @@ async def test_held_messages_go_out_in_order_once_the_server_is_back() -> None:
     for payload in ("b", "c", "d"):
         await buffer.publish(payload)
     assert buffer.held == 3 and send.sent == ["a"]
-    send.down = False
+    send.down, send.receivers = False, 0  # back, but nobody subscribed again yet
+    await asyncio.sleep(0.05)
+    assert buffer.held == 3  # kept: sent now they would reach nobody
+    send.receivers = 1
     await buffer.publish("e")  # behind the held ones, never ahead
     await _until(lambda: buffer.held == 0)
     assert send.sent == ["a", "b", "c", "d", "e"]

@@ -19,11 +19,16 @@ class PublishBuffer:
     that the oldest are dropped with one warning (a notification is still in its user's
     inbox; only the live push is lost). Once the server answers again, the kept payloads
     go out first, in publish order, then new ones.
+
+    ``send`` may return how many subscribers got the payload (Redis PUBLISH does). A kept
+    payload that reached nobody stays kept: right after a restart the server is back
+    before the other processes have subscribed again, and a pub/sub message sent then
+    would be lost.
     """
 
     def __init__(
         self,
-        send: Callable[[str], Awaitable[None]],
+        send: Callable[[str], Awaitable[int | None]],
         *,
         errors: tuple[type[BaseException], ...],
         max_messages: int = 1000,
@@ -87,9 +92,11 @@ class PublishBuffer:
             self._expire()
             while self._held:
                 try:
-                    await self._send(self._held[0][1])
+                    receivers = await self._send(self._held[0][1])
                 except self._errors:
                     break
+                if receivers == 0:
+                    break  # back, but nobody has subscribed again yet
                 self._held.popleft()
         logger.info("backplane reachable again; held messages sent")
 

@@ -44,8 +44,9 @@ class RedisBackplane(Backplane):
     async def _publish(self, payload: str) -> None:
         await self.buffer.publish(payload)
 
-    async def _send(self, payload: str) -> None:
-        await self._client().publish(self.channel, payload.encode())
+    async def _send(self, payload: str) -> int:
+        receivers: int = await self._client().publish(self.channel, payload.encode())
+        return receivers
 
     async def _subscribe(self) -> PubSub:
         pubsub = self._client().pubsub()
