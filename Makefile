@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo jobs-demo test lint typecheck pytest bench clean browser web webtest wheel bench-jobs bench-hub chaos
+.PHONY: demo jobs-demo test lint typecheck pytest bench clean browser nginx web webtest wheel bench-jobs bench-hub chaos
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -76,7 +76,19 @@ browser:
 	     (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)); \
 	  else echo "chromium is missing and cannot be installed here: browser tests will skip"; fi; }
 
-pytest: $(STAMP) $(NODE_STAMPS) $(WEB_DIST) browser
+# tests/deploy runs Debian's nginx (its own config, prefix and port under the test's tmp dir)
+# in front of two `diquis serve`: installed like chromium, after it (one apt-get at a time).
+# Where services may start (not in Docker images), the package also starts its own nginx
+# on port 80; the tests do not use it.
+NGINX_BIN := /usr/sbin/nginx
+nginx: browser
+	@test -x $(NGINX_BIN) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -q nginx >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && apt-get install -y -q nginx >/dev/null)); \
+	  else echo "nginx is missing and cannot be installed here: tests/deploy will skip"; fi; }
+
+pytest: $(STAMP) $(NODE_STAMPS) $(WEB_DIST) browser nginx
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck webtest pytest

@@ -257,7 +257,29 @@ async function many() {
   await Promise.all(conns.map((c) => c.stop()));
 }
 
-const scenarios = { basic, users, badToken, reconnect, listen, messagepack, clientResults, upload, expiry, stateful, many };
+async function deploy() {
+  // One connection per transport in config.transports (through a proxy), each told apart
+  // by its transport; every one must receive config.expect (ReceiveNotification args).
+  const connections = config.transports.map((name) =>
+    build(config.url, config.token, { transport: signalR.HttpTransportType[name] }));
+  const notes = connections.map((c) => collector(c, "ReceiveNotification"));
+  const statuses = connections.map((c) => collector(c, "TenantStatusChanged"));
+  await Promise.all(connections.map((c) => c.start()));
+  emit({ ready: true, transports: connections.map((c) => c.connection.transport?.constructor?.name) });
+  const wanted = JSON.stringify(config.expect);
+  await Promise.all(notes.map(async (k) => {
+    for (let n = 1; !k.received.some((args) => JSON.stringify(args) === wanted); n++) {
+      await k.wait(n, config.timeoutMs ?? 20000);
+    }
+  }));
+  emit({
+    notifications: notes.map((k) => k.received),
+    statuses: statuses.map((k) => k.received.map((args) => [args[0].name, args[0].status])),
+  });
+  await Promise.all(connections.map((c) => c.stop()));
+}
+
+const scenarios = { basic, users, badToken, reconnect, listen, messagepack, clientResults, upload, expiry, stateful, many, deploy };
 try {
   await scenarios[scenario]();
   process.exit(0);
