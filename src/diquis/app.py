@@ -289,7 +289,7 @@ class Diquis:
         class _Live:
             def collect(self) -> Any:
                 states = GaugeMetricFamily("diquis_jobs", "Jobs by state", labels=["state"])
-                for state, count in jobs.storage.state_counts().items():
+                for state, count in jobs.monitoring.state_counts().items():
                     states.add_metric([state.value], count)
                 yield states
                 yield GaugeMetricFamily(

@@ -74,11 +74,12 @@ def workers(storage_url: str, tmp_path: Path) -> Iterator[Workers]:
         engine.close()
 
 
+@pytest.mark.needs_database
 def test_kill_9_mid_job_reruns_it_and_loses_nothing(
     workers: Workers,
 ) -> None:
     engine, procs, runs = workers
-    wait_until(lambda: len(engine.storage.list_servers()) == 3, 30, "3 workers to register")
+    wait_until(lambda: len(engine.monitoring.list_servers()) == 3, 30, "3 workers to register")
     victim = engine.enqueue(crash_app.slow, 3.0)
     wait_until(lambda: engine.get(victim).state is State.PROCESSING, 10, "the victim to start")
     server_id = engine.get(victim).server_id
@@ -111,4 +112,4 @@ def test_kill_9_mid_job_reruns_it_and_loses_nothing(
         p.send_signal(signal.SIGTERM)
     for p in alive:
         assert p.wait(20) == 0, p.stderr.read().decode() if p.stderr else ""
-    assert engine.storage.list_servers() == []
+    assert engine.monitoring.list_servers() == []

@@ -124,7 +124,7 @@ async def test_graceful_stop_finishes_short_jobs_and_hands_back_the_rest(
     job = live_engine.get(long)
     assert job.state is State.ENQUEUED
     assert "shut down" in (job.reason or "")
-    assert live_engine.storage.list_servers() == []
+    assert live_engine.monitoring.list_servers() == []
 
 
 async def test_many_jobs_through_several_servers_run_exactly_once(
@@ -133,7 +133,7 @@ async def test_many_jobs_through_several_servers_run_exactly_once(
     ids = [live_engine.enqueue(targets.sync_echo, i) for i in range(200)]
     async with fast_server(live_engine, concurrency=8), fast_server(live_engine, concurrency=8):
         await wait_for(
-            lambda: live_engine.storage.count_jobs(state=State.SUCCEEDED) == len(ids), 30
+            lambda: live_engine.monitoring.count_jobs(state=State.SUCCEEDED) == len(ids), 30
         )
     echoed = sorted(v for name, v in CALLS if name == "sync_echo")
     assert echoed == list(range(200))

@@ -330,7 +330,7 @@ class Dashboard:
     async def api_job(self, request: Request) -> Response:
         """One job's state, for scripts."""
         job = await run_in_threadpool(
-            self.engine.storage.get_job, int(request.path_params["job_id"])
+            self.engine.monitoring.get_job, int(request.path_params["job_id"])
         )
         if job is None:
             return JSONResponse({"error": "not found"}, status_code=404)

@@ -53,7 +53,7 @@ class Rendered:
 
 def nav_counts(engine: JobEngine) -> dict[str, int]:
     """The counters the navigation shows."""
-    storage = engine.storage
+    storage = engine.monitoring
     counts = {state.value: n for state, n in storage.state_counts().items()}
     counts["retries"] = storage.count_jobs(state=State.SCHEDULED, retrying=True)
     counts["recurring"] = len(storage.list_recurring())
@@ -87,7 +87,7 @@ def overview(engine: JobEngine, ctx: Context, range_: str, dead_after: float) ->
     hours = 24 * 7 if range_ == "7d" else 24
     now_epoch = ctx.now.timestamp()
     start = (now_epoch // 3600 - hours + 1) * 3600
-    stats = engine.storage.throughput(start, 3600)
+    stats = engine.monitoring.throughput(start, 3600)
     chart = history_chart(stats, start=start, hours=hours)
     tabs = join(
         tag(
@@ -99,7 +99,7 @@ def overview(engine: JobEngine, ctx: Context, range_: str, dead_after: float) ->
         )
         for key, label in (("24h", "24 hours"), ("7d", "7 days"))
     )
-    servers = engine.storage.list_servers()
+    servers = engine.monitoring.list_servers()
     body = Html(
         '<div class="page-head"><h1>Overview</h1></div>'
         f'<section class="cards" aria-label="Jobs per state">{cards}</section>'
@@ -224,7 +224,7 @@ def job_rows_table(
 
 def queues_summary(engine: JobEngine, ctx: Context, chosen: str | None) -> Html:
     """Enqueued jobs per queue (queues servers listen to, plus those holding jobs)."""
-    storage = engine.storage
+    storage = engine.monitoring
     names = {engine.default_queue}
     for server in storage.list_servers():
         names.update(server.queues)
@@ -263,7 +263,7 @@ def jobs_by_state(
 ) -> Rendered:
     """One state's jobs, newest first, searchable and paginated."""
     page_no = page_number(page_raw)
-    storage = engine.storage
+    storage = engine.monitoring
     search = query.strip() or None
     jobs = storage.list_jobs(
         state=state,
@@ -305,7 +305,7 @@ def jobs_by_state(
 def retries(engine: JobEngine, ctx: Context, page_raw: str | None) -> Rendered:
     """Jobs that failed and wait for their next attempt."""
     page_no = page_number(page_raw)
-    storage = engine.storage
+    storage = engine.monitoring
     jobs = storage.list_jobs(
         state=State.SCHEDULED, retrying=True, limit=PAGE_SIZE + 1, offset=(page_no - 1) * PAGE_SIZE
     )
@@ -416,7 +416,7 @@ def _history(ctx: Context, history: Sequence[StateRecord]) -> Html:
 
 def job_page(engine: JobEngine, ctx: Context, job_id: int) -> Rendered:
     """Everything about one job."""
-    storage = engine.storage
+    storage = engine.monitoring
     job = storage.get_job(job_id)
     if job is None:
         body = Html(
@@ -546,7 +546,7 @@ def _epoch_when(value: float | None, now: dt.datetime) -> Html:
 
 def recurring(engine: JobEngine, ctx: Context) -> Rendered:
     """Recurring job definitions, their schedule and last run."""
-    storage = engine.storage
+    storage = engine.monitoring
     defs: list[RecurringJob] = storage.list_recurring()
     rows = []
     for rec in defs:
@@ -655,7 +655,7 @@ def servers_table(
             when(server.heartbeat_at, ctx.now),
         ]
         if running:
-            jobs = engine.storage.running_on(server.id)
+            jobs = engine.monitoring.running_on(server.id)
             row.append(
                 join((job_link(ctx, j.id) for j in jobs), " ")
                 if jobs
@@ -670,7 +670,7 @@ def servers_table(
 
 def servers(engine: JobEngine, ctx: Context, dead_after: float) -> Rendered:
     """Job servers: heartbeat, queues, concurrency and what they run now."""
-    found = engine.storage.list_servers()
+    found = engine.monitoring.list_servers()
     dead = sum(1 for s in found if is_dead(s, ctx.now, dead_after))
     note = f" · {dead} dead" if dead else ""
     body = Html(

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .context import JobFilter
 from .cron import Cron, CronError, parse_timezone
-from .errors import ConfigurationError, JobArgumentError, JobNotFoundError
+from .errors import JobArgumentError, JobNotFoundError
 from .model import Job, NewJob, RecurringJob, StateChange
+from .monitoring import MonitoringApi
 from .registry import Activator, Registry, Target, default_activator
 from .retry import RetryPolicy
 from .serialization import dumps_args
-from .states import DELETABLE, REQUEUEABLE, State
+from .states import DELETE, REQUEUE, State
 from .storage import Storage, Waker, open_storage
 
 if TYPE_CHECKING:
@@ -92,6 +93,11 @@ class JobEngine:
                     self._storage.migrate()
                     self._migrated = True
         return self._storage
+
+    @property
+    def monitoring(self) -> MonitoringApi:
+        """The read-only queries over this engine's jobs (what a dashboard reads)."""
+        return self.storage.monitoring
 
     def close(self) -> None:
         """Close the storage's connections."""
@@ -323,14 +329,7 @@ class JobEngine:
         return await asyncio.to_thread(self._create, job, connection)
 
     async def _acreate(self, job: NewJob, connection: Any) -> int:
-        storage = self.storage
-        insert = getattr(storage, "ainsert_job", None)
-        if insert is None:
-            raise ConfigurationError(
-                f"an async connection= needs PostgreSQL storage; this engine uses {storage.name}"
-            )
-        raw = storage.driver_connection(connection)
-        job_id, _ = await insert(raw, job, self.now())
+        job_id, _ = await self.storage.acreate_job(connection, job, self.now())
         return int(job_id)
 
     async def aschedule(self, target: Callable[..., Any] | str, /, *args: Any, **kw: Any) -> int:
@@ -358,9 +357,7 @@ class JobEngine:
 
     def requeue(self, job_id: int, reason: str = "Requeued by hand") -> State:
         """Enqueue a job again now (from Failed, Succeeded, Deleted, Scheduled, Awaiting)."""
-        previous = self.storage.change_state(
-            int(job_id), State.ENQUEUED, REQUEUEABLE, self.now(), reason
-        )
+        previous = self.storage.change_state(int(job_id), REQUEUE, self.now(), reason)
         self.poke()
         self._notify_filters(int(job_id), State.ENQUEUED, reason)
         return previous
@@ -369,7 +366,7 @@ class JobEngine:
         """Delete a job; a Processing one is cancelled (async: CancelledError; sync: token)."""
         now = self.now()
         previous = self.storage.change_state(
-            int(job_id), State.DELETED, DELETABLE, now, reason, expire_at=now + self.deleted_ttl
+            int(job_id), DELETE, now, reason, expire_at=now + self.deleted_ttl
         )
         self._notify_filters(int(job_id), State.DELETED, reason)
         return previous
