@@ -21,7 +21,9 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from .dashboard import SuperAdminFromSessionCookie, create_dashboard
+from .dashboard import create_dashboard
+from .identity import SESSION_COOKIE
+from .identity.dashboard_access import SuperAdminFromSessionCookie
 from .jobs import JobContext, JobEngine, JobFilter, RetryPolicy, State
 from .realtime import HubContext, HubRoute, HubServer, backplane_from_url, publisher_context
 from .settings import Settings
@@ -241,6 +243,7 @@ class Diquis:
         dashboard = create_dashboard(
             self.jobs, authorization=SuperAdminFromSessionCookie(self.settings.secret_key),
             csrf_secret=self.settings.secret_key, base_path="/hangfire",
+            session_cookie=SESSION_COOKIE,
         )  # fmt: skip
         app.router.routes.append(Mount("/hangfire", app=dashboard))
 
