@@ -21,6 +21,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from . import __version__
 from .dashboard import create_dashboard
 from .identity import SESSION_COOKIE
 from .identity.dashboard_access import SuperAdminFromSessionCookie
@@ -234,7 +235,7 @@ class Diquis:
                     yield
 
         app = FastAPI(
-            title="Diquis", version="0.1.0", lifespan=lifespan, docs_url="/docs",
+            title="Diquis", version=__version__, lifespan=lifespan, docs_url="/docs",
             openapi_url="/openapi.json", redoc_url=None,
         )  # fmt: skip
         install_unavailable_handlers(app)

@@ -43,7 +43,37 @@ def _engine_of(obj: Any) -> Any:
     raise SystemExit(f"--app must name a JobEngine (or an object with .jobs), got {obj!r}")
 
 
+#: what the reference app imports (the [app] extra); the job engine needs none of it
+APP_MODULES = (
+    "fastapi",
+    "uvicorn",
+    "sqlalchemy",
+    "alembic",
+    "aiosmtplib",
+    "pwdlib",
+    "prometheus_client",
+    "starlette",
+    "jwt",
+    "psycopg",
+    "redis",
+)
+APP_HINT = "this command needs: pip install 'diquis[app]'"
+DEFAULT_APP = "diquis.app:build_app"
+
+
+def require_app_extra(command: str) -> None:
+    """Exit 2 with the install hint when the [app] extra's packages are missing."""
+    import importlib.util
+
+    missing = [m for m in APP_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"diquis {command}: {APP_HINT} (missing: {', '.join(missing)})", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _worker(args: argparse.Namespace) -> int:
+    if args.app == DEFAULT_APP:
+        require_app_extra("worker (with the default --app)")
     engine = _engine_of(load_app(args.app))
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
     server = engine.server(
@@ -72,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run a job server until SIGTERM")
     worker.add_argument(
         "--app",
-        default="diquis.app:build_app",
+        default=DEFAULT_APP,
         help="module:attr naming a JobEngine or an object with .jobs (default: the Diquis app)",
     )
     worker.add_argument("--queues", default="default", help="comma-separated, by priority")
@@ -164,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if args.command in ("serve", "migrate", "create-superadmin"):
+        require_app_extra(args.command)
     result: int = args.handler(args)
     return result
 
