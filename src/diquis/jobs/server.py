@@ -130,7 +130,7 @@ class Server:
         self._housekeeping_now = asyncio.Event()
         await self._io(self._register)
         self._started = True
-        self.engine._wakers.add(self._waker)
+        self.engine.add_waker(self._waker)
         self._heartbeat_thread = threading.Thread(
             target=self._heartbeat_loop, name=f"diquis-heartbeat-{self.id}", daemon=True
         )
@@ -189,7 +189,7 @@ class Server:
         if self._heartbeat_thread is not None:
             await asyncio.to_thread(self._heartbeat_thread.join, 5.0)
         await self._io(self.engine.storage.remove_server, self.id)
-        self.engine._wakers.discard(self._waker)
+        self.engine.remove_waker(self._waker)
         await self._waker.close()
         self._io_pool.shutdown(wait=False)
         self._job_threads.shutdown(wait=False, cancel_futures=True)
@@ -413,9 +413,7 @@ class Server:
         storage = self.engine.storage
         now = self._now()
         moved, next_due = await self._io(storage.enqueue_due, now)
-        created, next_recurring = await self._io(
-            storage.fire_recurring, now, self.engine.plan_recurring
-        )
+        created, next_recurring = await self._io(self.engine.recurring.fire_due, now)
         rescued = await self._io(storage.rescue, now, self.server_timeout)
         if rescued:
             log.warning("requeued %d jobs of servers that stopped heart-beating", len(rescued))
