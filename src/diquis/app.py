@@ -332,5 +332,10 @@ def build_app() -> Diquis:
 
 
 def create_asgi() -> FastAPI:
-    """The ASGI app with the job server in-process (a uvicorn factory)."""
+    """The ASGI app with the job server in-process: the factory for other ASGI servers.
+
+    For deployments that do not use ``diquis serve``: ``uvicorn --factory
+    diquis.app:create_asgi``, or gunicorn with uvicorn workers, or any ASGI host that
+    takes an application factory.
+    """
     return build_app().asgi()
