@@ -80,12 +80,10 @@ def test_continuation_rule(parent: State, on: str) -> None:
 
 
 def test_the_shared_sql_uses_the_moves() -> None:
-    assert f"state IN ({st.SUCCEED.sql_sources()})" in statements.FINISH
-    assert f"state IN ({st.DUE.sql_sources()})" in statements.DUE_JOBS
-    assert f"state IN ({st.HAND_BACK.sql_sources()})" in statements.ORPHANS
-    assert f"c.state IN ({st.START_CONTINUATION.sql_sources()})" in (
-        statements.SETTLED_CONTINUATIONS
-    )
+    assert f"{st.SUCCEED.sql_match()}" in statements.FINISH
+    assert f"{st.DUE.sql_match()}" in statements.DUE_JOBS
+    assert f"{st.HAND_BACK.sql_match()}" in statements.ORPHANS
+    assert f"{st.START_CONTINUATION.sql_match('c.state')}" in (statements.SETTLED_CONTINUATIONS)
     for state in st.LIVE_STATES:
         assert f"'{state.value}'" in statements.LIVE_WITH_KEY
 

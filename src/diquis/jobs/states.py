@@ -73,6 +73,14 @@ class Move:
         """Whether this move may start from ``source``."""
         return source in self.sources
 
+    def sql_match(self, column: str = "state") -> str:
+        """``state = 'X'`` (one source: SQLite's partial indexes match only this form), or
+        ``state IN (...)``."""
+        if len(self.sources) == 1:
+            [only] = self.sources
+            return f"{column} = '{only.value}'"
+        return f"{column} IN ({self.sql_sources()})"
+
     def sql_sources(self) -> str:
         """The sources as a SQL list of literals, for ``state IN (...)``."""
         return sql_list(self.sources)

@@ -86,7 +86,7 @@ _INSERT_JOB = (
 
 _CLAIM = f"""
 WITH c AS (
-    SELECT id FROM diquis_jobs WHERE state IN ({CLAIM.sql_sources()}) AND queue = %(queue)s
+    SELECT id FROM diquis_jobs WHERE {CLAIM.sql_match()} AND queue = %(queue)s
     ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 ),
 u AS (
@@ -120,7 +120,7 @@ u AS (
         expire_at = d.expire_at, result = d.result, error = d.error,
         scheduled_at = d.scheduled_at, retry_count = d.retry_count
     FROM d
-    WHERE j.id = d.id AND j.state IN ({SUCCEED.sql_sources()}) AND j.server_id = %(server)s
+    WHERE j.id = d.id AND {SUCCEED.sql_match("j.state")} AND j.server_id = %(server)s
         AND j.attempt = d.attempt
     RETURNING j.id, j.state
 ),

@@ -414,7 +414,7 @@ class SqlStorage(Storage):
         self.execute(
             conn,
             f"UPDATE diquis_jobs SET {assignments} WHERE id IN ({marks(len(job_ids))})"
-            f" AND state IN ({move.sql_sources()})",
+            f" AND {move.sql_match()}",
             (*params, *job_ids),
         )
         self.executemany(conn, q.INSERT_HISTORY, [(j, to.value, now, reason) for j in job_ids])

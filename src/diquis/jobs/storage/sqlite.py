@@ -44,7 +44,7 @@ def sqlite_path(url: str) -> tuple[Path, dict[str, str]]:
 CLAIM_QUEUE = (
     f"UPDATE diquis_jobs SET state = '{CLAIM.target.value}', reason = NULL, server_id = :server,"
     " attempt = attempt + 1, started_at = max(:now, coalesce(enqueued_at, :now))"
-    f" WHERE id IN (SELECT id FROM diquis_jobs WHERE state IN ({CLAIM.sql_sources()})"
+    f" WHERE id IN (SELECT id FROM diquis_jobs WHERE {CLAIM.sql_match()}"
     " AND queue = :queue ORDER BY id LIMIT :limit)"
     f" RETURNING {CLAIM_COLUMNS}"
 )

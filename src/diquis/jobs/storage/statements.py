@@ -81,7 +81,7 @@ SERVERS = (
 SETTLED_CONTINUATIONS = (
     "SELECT c.id, p.id, p.state, c.continuation_on FROM diquis_jobs c"
     " JOIN diquis_jobs p ON c.parent_id = p.id"
-    f" WHERE c.state IN ({START_CONTINUATION.sql_sources()})"
+    f" WHERE {START_CONTINUATION.sql_match('c.state')}"
     f" AND p.state IN ({sql_list(PARENT_DONE)})"
 )
 
@@ -101,12 +101,12 @@ def owned_runs(n: int) -> str:
     """Which of ``n`` job ids are still this server's runs (id, attempt)."""
     return (
         f"SELECT id, attempt FROM diquis_jobs WHERE id IN ({', '.join('?' * n)})"
-        f" AND state IN ({HAND_BACK.sql_sources()}) AND server_id = ?"
+        f" AND {HAND_BACK.sql_match()} AND server_id = ?"
     )
 
 
 ORPHANS = (
-    f"SELECT id, server_id FROM diquis_jobs WHERE state IN ({HAND_BACK.sql_sources()}) AND"
+    f"SELECT id, server_id FROM diquis_jobs WHERE {HAND_BACK.sql_match()} AND"
     " (server_id IS NULL OR server_id NOT IN (SELECT id FROM diquis_servers))"
 )
 
@@ -115,7 +115,7 @@ ORPHANS = (
 FINISH = (
     "UPDATE diquis_jobs SET state = ?, reason = ?, finished_at = ?, expire_at = ?,"
     " result = ?, error = ?, scheduled_at = ?, retry_count = ?"
-    f" WHERE id = ? AND state IN ({SUCCEED.sql_sources()}) AND server_id = ? AND attempt = ?"
+    f" WHERE id = ? AND {SUCCEED.sql_match()} AND server_id = ? AND attempt = ?"
 )
 COUNT_OUTCOMES = (
     "INSERT INTO diquis_stats (bucket, state, server_id, count) VALUES (?, ?, ?, ?)"
@@ -123,10 +123,10 @@ COUNT_OUTCOMES = (
     " count = diquis_stats.count + excluded.count"
 )
 DUE_JOBS = (
-    f"SELECT id FROM diquis_jobs WHERE state IN ({DUE.sql_sources()}) AND scheduled_at <= ?"
+    f"SELECT id FROM diquis_jobs WHERE {DUE.sql_match()} AND scheduled_at <= ?"
     " ORDER BY scheduled_at LIMIT ?"
 )
-NEXT_DUE = f"SELECT min(scheduled_at) FROM diquis_jobs WHERE state IN ({DUE.sql_sources()})"
+NEXT_DUE = f"SELECT min(scheduled_at) FROM diquis_jobs WHERE {DUE.sql_match()}"
 EXPIRED = "SELECT id FROM diquis_jobs WHERE expire_at < ? LIMIT ?"
 EXPIRE_STATS = "DELETE FROM diquis_stats WHERE bucket < ?"
 
