@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -16,21 +17,32 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from . import __version__
-from .dashboard import create_dashboard
+from .dashboard import Access, create_dashboard
+from .hardening import BodyLimit, SecurityHeaders
+from .hardening.api_docs import docs_routes
 from .identity import SESSION_COOKIE
 from .identity.dashboard_access import SuperAdminFromSessionCookie
 from .jobs import JobContext, JobEngine, JobFilter, RetryPolicy, State
-from .realtime import HubContext, HubRoute, HubServer, backplane_from_url, publisher_context
+from .realtime import (
+    HubContext,
+    HubOptions,
+    HubRoute,
+    HubServer,
+    backplane_from_url,
+    publisher_context,
+)
 from .settings import Settings
 from .tenancy.api.routes import build_router
 from .tenancy.application.provision import ProvisionTenantJob
 from .tenancy.application.reconcile import Reconciler
+from .tenancy.application.signup import PublicSignup, SignupNoticeJob
 from .tenancy.application.use_cases import TenantService
 from .tenancy.hub import HUB_NAME, NotificationsHub, token_authenticator
 from .tenancy.infrastructure import migrations
@@ -42,10 +54,12 @@ from .tenancy.infrastructure.adapters import (
 )
 from .tenancy.infrastructure.availability import install_unavailable_handlers
 from .tenancy.infrastructure.db import Catalog
+from .tenancy.infrastructure.login_throttle import LoginThrottle
 from .tenancy.infrastructure.mail import DevMailbox, MailTransport, OutboxMailer, SmtpTransport
 from .tenancy.infrastructure.notifier import HubNotifier
 from .tenancy.infrastructure.repositories import SqlTenantRepository, SqlUsers
 from .tenancy.infrastructure.tenant_databases import ForeignDatabaseError, TenantDatabases
+from .tenancy.infrastructure.token_deny_list import TokenDenyList
 
 log = logging.getLogger("diquis")
 
@@ -108,6 +122,19 @@ class _RepairOnJobEnd(JobFilter):
 RECONCILE_ID = "tenancy.reconcile"
 
 
+HUB_MAX_PENDING_NEGOTIATIONS = 10_000
+
+
+def hub_options(settings: Settings) -> HubOptions:
+    """The hub's options under `diquis serve`: stateful reconnect, expiry closes, caps."""
+    return HubOptions(
+        allow_stateful_reconnect=True,
+        close_on_token_expiry=True,
+        max_connections_per_user=settings.hub_max_connections_per_user,
+        max_pending_negotiations=HUB_MAX_PENDING_NEGOTIATIONS,
+    )
+
+
 class Diquis:
     """Everything wired together; ``diquis worker`` and ``diquis serve`` both build one."""
 
@@ -118,9 +145,12 @@ class Diquis:
             max_overflow=settings.db_max_overflow,
         )  # fmt: skip
         self.jobs = JobEngine(settings.database_url)
+        self.token_deny_list = TokenDenyList(self.catalog)
         self.hub = HubServer(
-            NotificationsHub, name=HUB_NAME, authenticator=token_authenticator(settings.secret_key),
-            backplane=settings.backplane_url,
+            NotificationsHub, name=HUB_NAME, backplane=settings.backplane_url,
+            authenticator=token_authenticator(settings.secret_key,
+                                              self.token_deny_list.is_revoked),
+            options=hub_options(settings),
         )  # fmt: skip
         self._publisher: HubContext | None = None
         self.serving_http = False
@@ -146,7 +176,9 @@ class Diquis:
             self.tenants, job_service, self.notifier, self.mailer, self.users
         )
         self.provisioning_stuck_after = settings.provisioning_stuck_after
+        self.signup = PublicSignup(self.tenant_service, self.users, job_service)
         self.rate_limiter = RateLimiter(self.catalog)
+        self.login_throttle = LoginThrottle(self.catalog)
         self.secret_key = settings.secret_key
         self.dev_mode = settings.dev
         self.token_ttl = settings.token_ttl
@@ -166,6 +198,10 @@ class Diquis:
             retry=RetryPolicy(dont_retry_on=(ForeignDatabaseError,)),
         )  # fmt: skip
         self.jobs.job(name=RECONCILE_ID, retry=RetryPolicy(attempts=0))(self.reconcile_tenants)
+        self.jobs.register_class(
+            SignupNoticeJob, methods=["send"], name="tenancy.SignupNoticeJob",
+            factory=lambda: SignupNoticeJob(self.mailer, self.settings.public_url),
+        )  # fmt: skip
 
     # -- wiring -------------------------------------------------------------------------
 
@@ -199,6 +235,7 @@ class Diquis:
         """Upgrade the catalog and job tables (and every tenant database); tenant slugs done."""
         migrations.upgrade(self.catalog.engine, "catalog")
         self.jobs.storage.migrate()
+        self._private_database_files()
         # once a minute, one run across every process (the engine fires each occurrence once)
         self.jobs.recurring.add_or_update(RECONCILE_ID, RECONCILE_ID, "* * * * *")
         done: list[str] = []
@@ -210,6 +247,15 @@ class Diquis:
                     self.tenant_databases.upgrade(slug)
                     done.append(slug)
         return done
+
+    def _private_database_files(self) -> None:
+        """An SQLite catalog (and its WAL files) readable by its owner only."""
+        url = self.settings.database_url
+        if url.startswith("sqlite:///"):
+            path = Path(url.removeprefix("sqlite:///"))
+            for file in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+                with contextlib.suppress(FileNotFoundError):
+                    file.chmod(0o600)
 
     def close(self) -> None:
         """Release database connections."""
@@ -235,15 +281,23 @@ class Diquis:
                     yield
 
         app = FastAPI(
-            title="Diquis", version=__version__, lifespan=lifespan, docs_url="/docs",
+            title="Diquis", version=__version__, lifespan=lifespan, docs_url=None,
             openapi_url="/openapi.json", redoc_url=None,
         )  # fmt: skip
         install_unavailable_handlers(app)
         app.include_router(build_router(self))
+        app.router.routes.extend(docs_routes("Diquis"))
         app.router.routes.append(HubRoute("/hubs/notifications", self.hub))
+        deny_list = self.token_deny_list
+
+        async def not_logged_out(request: Any) -> Access:
+            principal = getattr(request.state, "principal", None)
+            revoked = await deny_list.is_revoked(getattr(principal, "token_id", None))
+            return Access.UNAUTHENTICATED if revoked else Access.ALLOW
+
         dashboard = create_dashboard(
-            self.jobs, authorization=SuperAdminFromSessionCookie(self.settings.secret_key),
-            csrf_secret=self.settings.secret_key, base_path="/hangfire",
+            self.jobs, csrf_secret=self.settings.secret_key, base_path="/hangfire",
+            authorization=[SuperAdminFromSessionCookie(self.settings.secret_key), not_logged_out],
             session_cookie=SESSION_COOKIE,
         )  # fmt: skip
         app.router.routes.append(Mount("/hangfire", app=dashboard))
@@ -265,7 +319,16 @@ class Diquis:
             return JSONResponse({"status": "ready"})
 
         @app.get("/metrics", include_in_schema=False)
-        async def metrics() -> Response:
+        async def metrics(request: Request) -> Response:
+            expected = self.settings.metrics_token
+            if expected is None:  # off unless an operator set a token
+                return PlainTextResponse("Not Found", status_code=404)
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+                return PlainTextResponse(
+                    "metrics need Authorization: Bearer $DIQUIS_METRICS_TOKEN", status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )  # fmt: skip
             return PlainTextResponse(
                 generate_latest(self.metrics).decode(), media_type="text/plain; version=0.0.4"
             )
@@ -283,6 +346,8 @@ class Diquis:
                     "index.html). `make demo` builds it. API docs: /docs, dashboard: /hangfire."
                 )
 
+        app.add_middleware(BodyLimit, max_bytes=self.settings.max_body_bytes, prefixes=("/api/",))
+        app.add_middleware(SecurityHeaders)
         return app
 
     def _register_gauges(self) -> None:

@@ -143,15 +143,29 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import Diquis
+    from .hardening import uvicorn_log_config
 
-    app = Diquis(_settings_or_exit())
+    settings = _settings_or_exit()
+    app = Diquis(settings)
     app.migrate()
     asgi = app.asgi(run_worker=not args.no_worker, worker_options={"concurrency": args.concurrency})
     print(f"Diquis is serving on http://{args.host}:{args.port}", flush=True)
     uvicorn.run(asgi, host=args.host, port=args.port, log_level=args.log_level.lower(),
-                timeout_graceful_shutdown=15)  # fmt: skip
+                timeout_graceful_shutdown=15, log_config=uvicorn_log_config(),
+                **proxy_options(settings.trusted_proxies))  # fmt: skip
     app.close()
     return 0
+
+
+def proxy_options(trusted: Sequence[str]) -> dict[str, Any]:
+    """uvicorn's proxy settings: believe X-Forwarded-* only from ``trusted`` proxies.
+
+    With none (the default) the client is the socket's peer: uvicorn's own default would
+    trust any process on 127.0.0.1, so anyone there could pick their address per request.
+    """
+    if not trusted:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    return {"proxy_headers": True, "forwarded_allow_ips": ",".join(trusted)}
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -189,10 +203,14 @@ def _create_superadmin(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``diquis`` console command."""
+    from .hardening import install_log_redaction
+
     args = build_parser().parse_args(argv)
+    os.umask(0o077)  # databases, mailbox and secrets this process writes: its owner's only
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    install_log_redaction()
     logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.command in ("serve", "migrate", "create-superadmin"):
         require_app_extra(args.command)

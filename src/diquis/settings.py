@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -60,6 +61,27 @@ def _prefix(env: Mapping[str, str]) -> str:
     return raw
 
 
+def parse_trusted_proxies(raw: str) -> tuple[str, ...]:
+    """``10.0.0.1, 10.1.0.0/16`` -> ("10.0.0.1", "10.1.0.0/16"); each must be an IP or CIDR."""
+    proxies: list[str] = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"DIQUIS_TRUSTED_PROXIES: {item!r} is not an IP address or CIDR network"
+            ) from None
+        proxies.append(item)
+    return tuple(proxies)
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) and make it readable by its owner only (0700)."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
 def parse_faults(raw: str) -> dict[str, int]:
     """``migrate:2,email:1`` -> {"migrate": 2, "email": 1}; names must be provisioning steps."""
     faults: dict[str, int] = {}
@@ -85,9 +107,12 @@ def _secret(data_dir: Path, env: Mapping[str, str]) -> str:
         return given
     path = data_dir / "secret_key"
     try:
-        return path.read_text().strip()
+        key = path.read_text().strip()
     except FileNotFoundError:
         pass
+    else:
+        path.chmod(0o600)  # a file from an older version may be readable by others
+        return key
     key = secrets.token_urlsafe(48)
     # O_EXCL: when several processes start at once, one key wins and all read it
     try:
@@ -97,6 +122,13 @@ def _secret(data_dir: Path, env: Mapping[str, str]) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(key)
     return key
+
+
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    token = env.get("DIQUIS_METRICS_TOKEN", "").strip()
+    if token and len(token) < 16:
+        raise SettingsError("DIQUIS_METRICS_TOKEN must be at least 16 characters")
+    return token or None
 
 
 @dataclass(frozen=True)
@@ -122,6 +154,13 @@ class Settings:
     provisioning_stuck_after: float = 600.0
     #: PostgreSQL tenant databases are named prefix + slug (one namespace per server)
     tenant_db_prefix: str = "diquis_tenant_"
+    hub_max_connections_per_user: int = 100
+    #: proxies whose X-Forwarded-For / -Proto are believed; none: the client is the peer
+    trusted_proxies: tuple[str, ...] = ()
+    #: the largest request body the API accepts (413 above it)
+    max_body_bytes: int = 1024 * 1024
+    #: the bearer token /metrics answers to; None: /metrics is off (404)
+    metrics_token: str | None = None
 
     @property
     def uses_postgres(self) -> bool:
@@ -132,8 +171,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read ``DIQUIS_*`` variables; unset ones get the embedded defaults."""
         env = os.environ if env is None else env
-        data_dir = Path(env.get("DIQUIS_DATA_DIR", "./.diquis")).resolve()
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir = private_dir(Path(env.get("DIQUIS_DATA_DIR", "./.diquis")).resolve())
         database_url = env.get("DIQUIS_DATABASE_URL") or f"sqlite:///{data_dir}/diquis.db"
         if not database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise SettingsError(
@@ -161,4 +199,10 @@ class Settings:
             db_max_overflow=_int(env, "DIQUIS_DB_MAX_OVERFLOW", 10),
             provisioning_stuck_after=_float(env, "DIQUIS_PROVISIONING_STUCK_AFTER", 600.0),
             tenant_db_prefix=_prefix(env),
+            hub_max_connections_per_user=_int(
+                env, "DIQUIS_HUB_MAX_CONNECTIONS_PER_USER", 100, minimum=1
+            ),
+            trusted_proxies=parse_trusted_proxies(env.get("DIQUIS_TRUSTED_PROXIES", "")),
+            max_body_bytes=_int(env, "DIQUIS_MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
+            metrics_token=_metrics_token(env),
         )

@@ -57,6 +57,7 @@ class ServerProcess:
 
     port: int
     backplane: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -71,7 +72,11 @@ class ServerProcess:
         args = [sys.executable, str(HERE / "serve.py"), str(self.port)]
         if self.backplane:
             args.append(self.backplane)
-        env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO / "src"),
+            "DIQUIS_TEST_HUB_OPTIONS": json.dumps(self.options),
+        }
         self.process = subprocess.Popen(args, env=env, cwd=str(REPO))
         wait_for_port(self.port)
 
@@ -92,8 +97,8 @@ def server_factory() -> Iterator[Callable[..., ServerProcess]]:
     """Start test hub apps in subprocesses; every one is stopped (by handle) afterwards."""
     started: list[ServerProcess] = []
 
-    def start(backplane: str | None = None) -> ServerProcess:
-        server = ServerProcess(free_port(), backplane)
+    def start(backplane: str | None = None, **options: Any) -> ServerProcess:
+        server = ServerProcess(free_port(), backplane, options)
         server.start()
         started.append(server)
         return server

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from diquis.realtime import Backplane, BackplaneError, backplane_from_url
+from diquis.realtime import (
+    ANONYMOUS,
+    Backplane,
+    BackplaneError,
+    ClientResultError,
+    Hub,
+    HubServer,
+    backplane_from_url,
+    publisher_context,
+)
 from diquis.realtime.backplane.memory import MemoryBackplane
 from diquis.realtime.backplane.postgres import PostgresBackplane
 from diquis.realtime.backplane.redis import RedisBackplane
 from diquis.realtime.backplane.sqlite import SqliteOutboxBackplane
+from diquis.realtime.connection import HubConnection
 
 KINDS = ["memory", "postgres", "redis", "sqlite"]
 
@@ -124,3 +135,65 @@ def test_factory_builds_each_kind_from_its_url(tmp_path):
         backplane_from_url("kafka://x")
     with pytest.raises(BackplaneError, match="sqlite"):
         backplane_from_url("sqlite://")
+
+
+class _AskedHub(Hub):
+    pass
+
+
+async def _open_connection(server: HubServer) -> HubConnection:
+    """A connection on `server` that completed its handshake (no socket: frames stay queued)."""
+    connection = server.new_connection(ANONYMOUS)
+    await connection.receive_data(b'{"protocol":"json","version":1}\x1e', server.now())
+    connection.take_outgoing(server.now())  # the handshake response
+    return connection
+
+
+async def _answer(server: HubServer, connection: HubConnection, reply: Callable[[dict], dict]):
+    """Wait for the Invocation the client was sent, answer it with a Completion."""
+    async with asyncio.timeout(5):
+        while not connection.has_outgoing():
+            await asyncio.sleep(0.01)
+    frame = connection.take_outgoing(server.now())
+    invocation = json.loads(frame.split(b"\x1e")[0])
+    completion = {"type": 3, "invocationId": invocation["invocationId"], **reply(invocation)}
+    await connection.receive_data(json.dumps(completion).encode() + b"\x1e", server.now())
+    return invocation
+
+
+async def test_client_results_reach_a_connection_on_another_process(backplane_url: str):
+    holder = HubServer(_AskedHub, name="asked", backplane=backplane_from_url(backplane_url))
+    asker = HubServer(_AskedHub, name="asked", backplane=backplane_from_url(backplane_url))
+    worker_backplane = backplane_from_url(backplane_url)
+    worker = publisher_context(worker_backplane, "asked")
+    await holder.start()
+    await asker.start()
+    try:
+        connection = await _open_connection(holder)
+        for context in (asker.context, worker):
+            call = asyncio.create_task(
+                context.clients.client(connection.id).invoke("GetLocation", "x", timeout=5)
+            )
+            invocation = await _answer(holder, connection, lambda m: {"result": {"city": "Lima"}})
+            assert invocation["target"] == "GetLocation"
+            assert invocation["arguments"] == ["x"]
+            assert await call == {"city": "Lima"}
+        call = asyncio.create_task(asker.context.clients.client(connection.id).invoke("Broken"))
+        await _answer(holder, connection, lambda m: {"error": "no location"})
+        with pytest.raises(ClientResultError, match="no location"):
+            await call
+        # The connection closes before it answers: ClientResultError, not a timeout.
+        call = asyncio.create_task(asker.context.clients.client(connection.id).invoke("Slow"))
+        async with asyncio.timeout(5):
+            while not connection.has_outgoing():
+                await asyncio.sleep(0.01)
+        await connection.close()
+        with pytest.raises(ClientResultError, match="disconnected"):
+            await asyncio.wait_for(call, 5)
+        # Nobody holds this connection: the caller times out.
+        with pytest.raises(TimeoutError):
+            await asker.context.clients.client("nobody").invoke("X", timeout=0.3)
+    finally:
+        await asker.stop()
+        await holder.stop()
+        await worker_backplane.close()

@@ -138,7 +138,7 @@ def test_session_handshake_split_across_frames():
     ("handshake", "complaint"),
     [
         (b'{"protocol":"messagepack","version":1}', "not supported"),
-        (b'{"protocol":"json","version":2}', "version 2"),
+        (b'{"protocol":"json","version":3}', "version 3"),
         (b"garbage", "not valid JSON"),
     ],
 )

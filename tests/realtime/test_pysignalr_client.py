@@ -6,16 +6,24 @@ import asyncio
 import contextlib
 from typing import Any
 
+import pytest
 from pysignalr.client import SignalRClient
 from pysignalr.messages import CompletionMessage
+from pysignalr.protocol.json import JSONProtocol
+from pysignalr.protocol.messagepack import MessagepackProtocol
 
 from tests.realtime.conftest import ServerProcess, make_token
 
 
-async def test_pysignalr_invokes_and_receives(hub_server: ServerProcess):
+@pytest.mark.parametrize("protocol", ["json", "messagepack"])
+async def test_pysignalr_invokes_and_receives(hub_server: ServerProcess, protocol: str):
     token = make_token("carol")
     # pysignalr applies access_token_factory only after negotiating; send the header itself.
-    client = SignalRClient(hub_server.url, headers={"Authorization": f"Bearer {token}"})
+    client = SignalRClient(
+        hub_server.url,
+        protocol=MessagepackProtocol() if protocol == "messagepack" else JSONProtocol(),
+        headers={"Authorization": f"Bearer {token}"},
+    )
     opened = asyncio.Event()
     results: asyncio.Queue[Any] = asyncio.Queue()
     notes: asyncio.Queue[list[Any]] = asyncio.Queue()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -40,7 +41,7 @@ FAST = HubOptions(
     keep_alive_interval=0.2,
     client_timeout=0.8,
     handshake_timeout=0.5,
-    max_message_size=1024,
+    max_message_size=128 * 1024,
     long_polling_timeout=0.5,
 )
 
@@ -171,7 +172,7 @@ async def test_handshake_timeout_closes_the_socket(server: ThreadedServer):
 @pytest.mark.parametrize(
     ("frame", "reason"),
     [
-        ('{"type":1,"target":"echo","arguments":["' + "x" * 2000 + '"]}' + RS, "maximum size"),
+        ('{"type":1,"target":"echo","arguments":["' + "x" * 200_000 + '"]}' + RS, "maximum size"),
         ("{nope" + RS, "not valid JSON"),
         ('{"type":77}' + RS, "unknown message type 77"),
     ],
@@ -210,3 +211,101 @@ async def test_groups_and_sends_cross_servers_through_the_backplane():
 async def _add_and_send(hub: HubServer, connection_id: str) -> None:
     await hub.context.groups.add(connection_id, "blue")
     await hub.context.clients.group("blue").send("Hello", "blue", {"n": 1})
+
+
+@pytest.mark.parametrize("where", ["handshake", "message"])
+async def test_a_30000_deep_payload_closes_cleanly_with_one_log_line(
+    server: ThreadedServer, caplog: pytest.LogCaptureFixture, where: str
+):
+    deep = "[" * 30_000 + "]" * 30_000
+    caplog.set_level(logging.INFO)
+    url = f"ws://127.0.0.1:{server.port}/hub?access_token={make_token('alice')}"
+    async with websockets.connect(url, max_size=None) as ws:
+        if where == "handshake":
+            await ws.send(deep + RS)
+            [answer] = records(await asyncio.wait_for(ws.recv(), 3))
+            assert "depth" in answer["error"]
+        else:
+            await ws.send(HANDSHAKE)
+            assert await ws.recv() == "{}" + RS
+            await ws.send('{"type":1,"target":"echo","arguments":[' + deep + "]}" + RS)
+            closes = [m for m in await until_closed(ws) if m["type"] == 7]
+            assert closes == [
+                {"type": 7, "error": "message nesting exceeds the maximum depth of 64"}
+            ]
+    await asyncio.sleep(0.1)
+    assert not [r for r in caplog.records if r.exc_info or "Recursion" in r.getMessage()]
+    lines = [r for r in caplog.records if "depth" in r.getMessage()]
+    assert len(lines) == 1
+    assert lines[0].levelno == logging.INFO
+
+
+async def test_stateful_reconnect_within_the_window_resumes_and_past_it_is_refused():
+    options = HubOptions(
+        keep_alive_interval=5,
+        client_timeout=5,
+        allow_stateful_reconnect=True,
+        stateful_reconnect_window=0.6,
+    )
+    hub = HubServer(EchoHub, authenticator=jwt_authenticator(SECRET), options=options)
+    with ThreadedServer(app_with(("/hub", hub))) as server:
+        async with httpx.AsyncClient(base_url=server.base + "/hub", headers=auth()) as http:
+            negotiate = "/negotiate?negotiateVersion=1&useStatefulReconnect=true"
+            body = (await http.post(negotiate)).json()
+        assert body["useStatefulReconnect"] is True
+        url = (
+            f"ws://127.0.0.1:{server.port}/hub?id={body['connectionToken']}"
+            f"&access_token={make_token('alice')}"
+        )
+        ws = await websockets.connect(url)
+        await ws.send('{"protocol":"json","version":2}' + RS)
+        assert await ws.recv() == "{}" + RS
+        await ws.send('{"type":1,"invocationId":"1","target":"echo","arguments":["a"]}' + RS)
+        assert records(await ws.recv()) == [{"type": 3, "invocationId": "1", "result": "a"}]
+        await ws.close()
+        await asyncio.sleep(0.1)
+        # Within the window: the same connection, Sequence first, the unacked completion again.
+        ws = await websockets.connect(url)
+        assert records(await ws.recv()) == [
+            {"type": 9, "sequenceId": 1},
+            {"type": 3, "invocationId": "1", "result": "a"},
+        ]
+        await ws.send('{"type":9,"sequenceId":2}' + RS + '{"type":8,"sequenceId":1}' + RS)
+        await ws.send('{"type":1,"invocationId":"2","target":"echo","arguments":["b"]}' + RS)
+        got = records(await ws.recv())
+        assert {"type": 3, "invocationId": "2", "result": "b"} in got
+        await ws.close()
+        await asyncio.sleep(1.5)  # past the window (and a sweep)
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(url)
+        assert refused.value.response.status_code == 404
+
+
+async def test_a_refused_websocket_logs_one_info_line_without_the_token(
+    server: ThreadedServer, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO)
+    secret_token = "not-a-jwt-but-secret"
+    url = f"ws://127.0.0.1:{server.port}/hub?access_token={secret_token}"
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(url)
+    assert refused.value.response.status_code == 401
+    await asyncio.sleep(0.2)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not [r for r in caplog.records if secret_token in r.getMessage()]
+    lines = [r for r in caplog.records if "refused WebSocket" in r.getMessage()]
+    assert [(r.levelno, r.getMessage()) for r in lines] == [
+        (logging.INFO, "refused WebSocket /hub: 401 Unauthorized")
+    ]
+
+
+def test_uvicorn_lines_lose_their_access_tokens():
+    from diquis.realtime.logfilter import HubLogFilter
+
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
+        ("1.2.3.4", "GET", "/hubs/x?id=abc&access_token=eyJ.secret.sig", "1.1", 200), None,
+    )  # fmt: skip
+    assert HubLogFilter().filter(record)
+    assert "eyJ" not in record.getMessage()
+    assert "access_token=***" in record.getMessage()

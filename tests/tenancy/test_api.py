@@ -190,8 +190,11 @@ async def test_a_tenant_admin_never_hears_of_other_tenants(start_app: AppFactory
             assert (await api.get(f"/api/tenants/{b['id']}")).status_code == 404
 
 
+METRICS_TOKEN = "operators-only-metrics-token"
+
+
 async def test_inbox_login_logout_and_service_endpoints(start_app: AppFactory) -> None:
-    with start_app() as run:
+    with start_app(DIQUIS_METRICS_TOKEN=METRICS_TOKEN) as run:
         async with run.client(run.admin_token) as api:
             body = (
                 await api.post("/api/tenants", json={"name": "Hooli", "admin_email": "g@h.io"})
@@ -206,7 +209,8 @@ async def test_inbox_login_logout_and_service_endpoints(start_app: AppFactory) -
             assert (await api.get("/api/notifications?unread=true")).json()["unread"] == 0
             assert (await api.post("/api/notifications/999999/read")).status_code == 404
             await _wait(lambda: run.app.jobs.get(int(body["job_id"])).state is State.SUCCEEDED)
-            metrics = (await api.get("/metrics")).text
+            operator = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+            metrics = (await api.get("/metrics", headers=operator)).text
             assert 'diquis_jobs{state="Succeeded"} 1.0' in metrics
             assert "diquis_hub_connections" in metrics
             assert (await api.get("/healthz")).json() == {"status": "ok"}

@@ -29,6 +29,8 @@ from diquis.tenancy.infrastructure.tenant_databases import MARKER_TABLE
 
 from .conftest import AppFactory, Running, listening
 
+METRICS_TOKEN = "convergence-metrics-token"
+
 
 async def _wait(check: Any, timeout: float = 15, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
@@ -159,7 +161,7 @@ async def test_retry_brings_a_scheduled_retry_forward(start_app: AppFactory) -> 
 async def test_the_reconciler_repairs_tenants_whose_job_vanished_and_counts_it(
     start_app: AppFactory, database_url: str
 ) -> None:
-    with start_app(DIQUIS_DEMO_STEP_DELAY="1") as run:
+    with start_app(DIQUIS_DEMO_STEP_DELAY="1", DIQUIS_METRICS_TOKEN=METRICS_TOKEN) as run:
         deleted = await _create(run, "Vandelay", "art@vandelay.test")
         missing = await _create(run, "Kramerica", "k@kramerica.test")
         await run.wait_status(deleted["id"], "Provisioning")
@@ -177,7 +179,9 @@ async def test_the_reconciler_repairs_tenants_whose_job_vanished_and_counts_it(
         assert (await run.app.reconciler.run()) == {}  # idempotent
         failed = await run.wait_status(deleted["id"], "Failed")
         assert failed["last_error"] == "Provisioning was cancelled"
-        metrics = httpx.get(f"{run.base}/metrics").text
+        metrics = httpx.get(
+            f"{run.base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+        ).text
         assert 'diquis_tenant_repairs_total{kind="cancelled"} 1.0' in metrics
         assert 'diquis_tenant_repairs_total{kind="job_missing"} 1.0' in metrics
         # the recurring job that runs it once a minute is registered
@@ -326,6 +330,14 @@ async def test_two_signups_racing_with_one_new_email_make_one_tenant(
         assert count == 1
         [tenant] = (await run.app.tenants.list(10, 0))[0]
         await run.wait_status(tenant.id, "Active")
+        # the address's owner is told, by e-mail, that someone else tried it too
+        await _wait(
+            lambda: any(
+                m["Subject"] == "Someone tried to sign up with your address"
+                for m in run.mailbox.to("x@race.test")
+            ),
+            what="the sign-up notice",
+        )
         # the super admin's own form still says why
         async with run.client(run.admin_token) as api:
             taken = await api.post(

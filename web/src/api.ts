@@ -77,6 +77,8 @@ export interface MailItem {
 export class ApiError extends Error {
   readonly status: number;
   readonly fields: Record<string, string>;
+  /** Seconds to wait before trying again (the Retry-After header of a 429), if given. */
+  retryAfter: number | null = null;
 
   constructor(status: number, message: string, fields: Record<string, string> = {}) {
     super(message);
@@ -84,6 +86,12 @@ export class ApiError extends Error {
     this.status = status;
     this.fields = fields;
   }
+}
+
+/** The whole seconds of a Retry-After header (null when absent or a date). */
+export function retryAfterSeconds(header: string | null): number | null {
+  if (!header || !/^\d+$/.test(header.trim())) return null;
+  return Number(header.trim());
 }
 
 interface ValidationItem {
@@ -165,7 +173,9 @@ export async function apiFetch<T>(path: string, options: ApiOptions = {}): Promi
   const body: unknown = await response.json().catch(() => null);
   if (!response.ok) {
     if (response.status === 401 && options.token) unauthorizedHandler?.();
-    throw errorFromBody(response.status, body);
+    const error = errorFromBody(response.status, body);
+    error.retryAfter = retryAfterSeconds(response.headers.get("Retry-After"));
+    throw error;
   }
   return body as T;
 }
@@ -202,7 +212,8 @@ export type ApiClient = ReturnType<typeof createClient>;
 export const publicApi = {
   login: (email: string, password: string) =>
     apiFetch<TokenResponse>("/api/auth/login", { method: "POST", body: { email, password } }),
-  logout: () => apiFetch<void>("/api/auth/logout", { method: "POST" }),
+  /** Revokes the token (and the session cookie's) on the server. */
+  logout: (token?: string | null) => apiFetch<void>("/api/auth/logout", { method: "POST", token }),
   signup: (organization: string, email: string) =>
     apiFetch<{ message: string }>("/api/signup", { method: "POST", body: { organization, email } }),
   setPassword: (token: string, password: string) =>

@@ -130,10 +130,11 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   }, []);
 
   const logout = useCallback(async () => {
+    const ending = token;
     endSession(null);
-    // Clears the dashboard's cookie; the token is forgotten either way.
-    await publicApi.logout().catch(() => undefined);
-  }, [endSession]);
+    // Revokes the token and clears the dashboard's cookie; it is forgotten here either way.
+    await publicApi.logout(ending).catch(() => undefined);
+  }, [endSession, token]);
 
   const status: AuthStatus = !token ? "anonymous" : user ? "authenticated" : "loading";
   const value = useMemo<Auth>(

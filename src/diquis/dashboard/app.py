@@ -56,6 +56,9 @@ STATIC_TYPES = {
     "dashboard.js": "text/javascript; charset=utf-8",
 }
 
+#: job ids are BIGINTs: a larger number names no job (404), it must not overflow the driver
+MAX_JOB_ID = 2**63 - 1
+
 ReadOnly = bool | Callable[[Request], bool]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -266,6 +269,8 @@ class Dashboard:
     async def job(self, request: Request) -> Response:
         """One job."""
         job_id = int(request.path_params["job_id"])
+        if job_id > MAX_JOB_ID:
+            return PlainTextResponse(f"Job #{job_id} does not exist.", status_code=404)
         return await self._render(request, lambda ctx: pages.job_page(self.engine, ctx, job_id))
 
     async def retries(self, request: Request) -> Response:
@@ -333,8 +338,11 @@ class Dashboard:
 
     async def api_job(self, request: Request) -> Response:
         """One job's state, for scripts."""
-        job = await run_in_threadpool(
-            self.engine.monitoring.get_job, int(request.path_params["job_id"])
+        job_id = int(request.path_params["job_id"])
+        job = (
+            None
+            if job_id > MAX_JOB_ID
+            else await run_in_threadpool(self.engine.monitoring.get_job, job_id)
         )
         if job is None:
             return JSONResponse({"error": "not found"}, status_code=404)
@@ -375,8 +383,12 @@ class Dashboard:
         ids = form.get("id") or form.get("ids") or []
         if not ids:
             return self._done(request, form, "Nothing selected.", 0, [])
-        if name in ("requeue", "delete") and not all(i.isdigit() for i in ids):
-            return JSONResponse({"error": "job ids must be numbers"}, status_code=400)
+        if name in ("requeue", "delete") and not all(
+            i.isdigit() and int(i) <= MAX_JOB_ID for i in ids
+        ):
+            return JSONResponse(
+                {"error": f"job ids must be whole numbers up to {MAX_JOB_ID}"}, status_code=400
+            )
         done, errors = await run_in_threadpool(_apply, handler, ids)
         return self._done(request, form, _summary(name, done, errors), done, errors)
 

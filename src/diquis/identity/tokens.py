@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,9 @@ class Principal:
     role: str
     tenant_id: str | None
     email: str | None = None
+    #: the token's ``jti`` and ``exp`` (set by verify_token): what a logout revokes, until when
+    token_id: str | None = None
+    expires_at: float | None = None
 
     @property
     def is_superadmin(self) -> bool:
@@ -54,6 +58,7 @@ def issue_token(
         "iss": _ISSUER,
         "iat": issued,
         "exp": issued + ttl,
+        "jti": secrets.token_urlsafe(16),
     }
     if principal.email is not None:
         claims["email"] = principal.email
@@ -70,7 +75,7 @@ def verify_token(secret: str, token: str) -> Principal:
             secret,
             algorithms=[_ALGORITHM],
             issuer=_ISSUER,
-            options={"require": ["sub", "exp", "iat", "role"]},
+            options={"require": ["sub", "exp", "iat", "role", "jti"]},
         )
     except jwt.ExpiredSignatureError:
         raise InvalidTokenError("token expired") from None
@@ -85,4 +90,6 @@ def verify_token(secret: str, token: str) -> Principal:
         role=str(role),
         tenant_id=None if tenant is None else str(tenant),
         email=claims.get("email"),
+        token_id=str(claims["jti"]),
+        expires_at=float(claims["exp"]),
     )

@@ -2,10 +2,18 @@
 
 from diquis.realtime.audience import Audience, AudienceKind
 from diquis.realtime.backplane import Backplane, MemoryBackplane, backplane_from_url
-from diquis.realtime.clients import CallerClients, ClientProxy, GroupManager, HubClients, HubContext
+from diquis.realtime.clients import (
+    CallerClients,
+    ClientProxy,
+    GroupManager,
+    HubClients,
+    HubContext,
+    SingleClientProxy,
+)
 from diquis.realtime.errors import (
     AuthenticationError,
     BackplaneError,
+    ClientResultError,
     HandshakeError,
     HubDefinitionError,
     HubError,
@@ -18,8 +26,10 @@ from diquis.realtime.identity import ANONYMOUS, Authenticator, AuthRequest, Iden
 from diquis.realtime.jwt_auth import jwt_authenticator
 from diquis.realtime.lifetime import publisher_context
 from diquis.realtime.options import HubOptions
+from diquis.realtime.protocol import JsonHubProtocol, MessagePackHubProtocol
 from diquis.realtime.routing import HubRoute
 from diquis.realtime.server import HubServer
+from diquis.realtime.streams import ClientStream, ClientStreamError
 
 __all__ = [
     "ANONYMOUS",
@@ -32,6 +42,9 @@ __all__ = [
     "BackplaneError",
     "CallerClients",
     "ClientProxy",
+    "ClientResultError",
+    "ClientStream",
+    "ClientStreamError",
     "GroupManager",
     "HandshakeError",
     "Hub",
@@ -44,10 +57,13 @@ __all__ = [
     "HubRoute",
     "HubServer",
     "Identity",
+    "JsonHubProtocol",
     "MemoryBackplane",
+    "MessagePackHubProtocol",
     "MessageTooLargeError",
     "ProtocolError",
     "RealtimeError",
+    "SingleClientProxy",
     "backplane_from_url",
     "jwt_authenticator",
     "publisher_context",

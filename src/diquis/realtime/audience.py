@@ -37,3 +37,8 @@ class MessageSender(Protocol):
 
     async def remove_from_group(self, connection_id: str, group: str) -> None:
         """Remove a connection (on any process) from a group."""
+
+    async def invoke(
+        self, connection_id: str, method: str, arguments: Sequence[Any], timeout: float
+    ) -> Any:
+        """Invoke `method` on one connection (on any process) and return the client's result."""

@@ -38,6 +38,24 @@ class ClientProxy:
         await self._sender.send(self._audience, method, args)
 
 
+class SingleClientProxy(ClientProxy):
+    """A proxy for exactly one connection, which can also ask it for a result."""
+
+    __slots__ = ()
+
+    async def invoke(self, method: str, *args: Any, timeout: float = 30.0) -> Any:
+        """Invoke the client's handler `method` and return what it returns.
+
+        Raises ClientResultError when the client answers with an error or disconnects first,
+        and TimeoutError when no answer comes within `timeout` seconds.
+        """
+        if not isinstance(method, str) or not method:
+            raise TypeError("method must be a non-empty string")
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        return await self._sender.invoke(self._audience.names[0], method, args, timeout)
+
+
 class HubClients:
     """Every way to address clients from anywhere in the app."""
 
@@ -60,9 +78,10 @@ class HubClients:
         """Every connection but the given ones."""
         return self._proxy(AudienceKind.ALL, (), connection_ids)
 
-    def client(self, connection_id: str) -> ClientProxy:
-        """One connection."""
-        return self._proxy(AudienceKind.CONNECTIONS, _names([connection_id], "connection_id"))
+    def client(self, connection_id: str) -> SingleClientProxy:
+        """One connection (which can also be asked for a result with `invoke`)."""
+        names = _names([connection_id], "connection_id")
+        return SingleClientProxy(self._sender, Audience(AudienceKind.CONNECTIONS, names))
 
     def clients(self, connection_ids: Iterable[str]) -> ClientProxy:
         """Several connections."""
@@ -99,7 +118,7 @@ class CallerClients(HubClients):
         self._connection_id = connection_id
 
     @property
-    def caller(self) -> ClientProxy:
+    def caller(self) -> SingleClientProxy:
         """The connection that invoked the hub method."""
         return self.client(self._connection_id)
 

@@ -8,7 +8,7 @@ from collections.abc import Set
 from typing import Any, Protocol
 
 from diquis.realtime.identity import Identity
-from diquis.realtime.protocol.messages import HubMessage, PingMessage
+from diquis.realtime.protocol.messages import TRACKABLE, HubMessage, PingMessage
 from diquis.realtime.protocol.session import (
     HandshakeCompleted,
     HandshakeFailed,
@@ -17,6 +17,7 @@ from diquis.realtime.protocol.session import (
     ServerSession,
     SessionState,
 )
+from diquis.realtime.streams import ClientStream
 from diquis.realtime.transports.base import Transport
 
 logger = logging.getLogger("diquis.realtime.connection")
@@ -49,16 +50,22 @@ class HubConnection:
         "closed",
         "closed_at",
         "created_at",
+        "detached_at",
+        "dispatching",
         "id",
         "identity",
         "items",
         "last_received",
         "last_sent",
+        "pending",
         "posting",
         "session",
+        "stateful",
         "streams",
+        "tasks",
         "token",
         "transport",
+        "uploads",
     )
 
     def __init__(
@@ -87,6 +94,17 @@ class HubConnection:
         self.closed = False
         self.closed_at = 0.0
         self.posting = False
+        # Counted among the server's pending negotiations until the handshake completes.
+        self.pending = True
+        # The client negotiated stateful reconnect (the handshake decides if it is used).
+        self.stateful = False
+        # When the transport dropped while the connection may still resume (stateful).
+        self.detached_at: float | None = None
+        # How many hub invocations of this connection are running right now.
+        self.dispatching = 0
+        # Client-to-server streams by stream id, and invocations running as tasks.
+        self.uploads: dict[str, ClientStream] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
         self._outbox: list[bytes] = []
         self._outbox_bytes = 0
         self._max_buffered = max_buffered
@@ -124,9 +142,20 @@ class HubConnection:
         """True once the handshake completed and until the connection closes."""
         return not self.closed and self.session.state is SessionState.OPEN
 
-    def enqueue(self, frame: bytes) -> None:
-        """Queue an encoded frame for the client; a client too slow to keep up is dropped."""
+    def enqueue(self, frame: bytes, tracked: bool = False) -> None:
+        """Queue an encoded frame for the client; a client too slow to keep up is dropped.
+
+        `tracked` frames (hub invocation messages) are kept for replay under stateful reconnect.
+        """
         if self.closed:
+            return
+        if tracked:
+            replay = self.session.replay
+            if replay is not None:
+                replay.track(frame)
+                if self.detached_at is not None:
+                    return  # replayed when the client comes back
+        elif self.detached_at is not None:
             return
         self._outbox.append(frame)
         self._outbox_bytes += len(frame)
@@ -143,7 +172,28 @@ class HubConnection:
     def send_message(self, message: HubMessage) -> None:
         """Encode a hub message with the negotiated protocol and queue it."""
         if self.is_open:
-            self.enqueue(self.session.write(message))
+            self.enqueue(self.session.write(message), isinstance(message, TRACKABLE))
+
+    @property
+    def resumable(self) -> bool:
+        """True when a dropped transport may come back and resume this connection."""
+        replay = self.session.replay
+        return replay is not None and not replay.overflowed and self.is_open
+
+    def detach(self, now: float) -> None:
+        """The transport dropped; keep the connection for a stateful reconnect."""
+        self.transport = None
+        self.detached_at = now
+        self.discard_outgoing()
+
+    def resume(self, transport: Transport) -> None:
+        """Carry on over a new transport: Sequence, then every frame the client has not acked."""
+        replay = self.session.replay
+        assert replay is not None and self.session.protocol is not None
+        self.discard_outgoing()
+        self.detached_at = None
+        self.transport = transport
+        self.enqueue(replay.replay(self.session.protocol))
 
     def send_ping(self) -> None:
         """Queue a keep-alive ping."""
@@ -180,9 +230,11 @@ class HubConnection:
                 self.enqueue(event.response)
                 await self._host.connection_opened(self)
             elif isinstance(event, HandshakeFailed):
+                logger.info("handshake refused on %s: %s", self.id, event.error)
                 self.enqueue(event.response)
                 await self.close(event.error)
             elif isinstance(event, ProtocolViolation):
+                logger.info("closing %s for a protocol violation: %s", self.id, event.error)
                 if event.close is not None:
                     self.enqueue(event.close)
                 await self.close(event.error)
@@ -197,9 +249,15 @@ class HubConnection:
         if frame is not None:
             self.enqueue(frame)
         self.closed = True
+        self.detached_at = None
         for task in self.streams.values():
             task.cancel()
         self.streams.clear()
+        for task in self.tasks:
+            task.cancel()
+        for upload in self.uploads.values():
+            upload.complete("The connection closed before the stream completed.")
+        self.uploads.clear()
         if self.transport is not None:
             self.transport.finish()
         await self._host.connection_closed(self, error)

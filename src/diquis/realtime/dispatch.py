@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import typing
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,11 +29,30 @@ class HubMethod:
     function: Callable[..., Any]
     signature: inspect.Signature
     streaming: bool
+    # Positions (after self) of the parameters that read a client-to-server stream.
+    stream_parameters: tuple[int, ...] = ()
 
-    def bind(self, hub: Hub, arguments: tuple[Any, ...]) -> inspect.BoundArguments | str:
-        """Bind call arguments, or return an error message naming the mismatch."""
+    def bind(
+        self, hub: Hub, arguments: tuple[Any, ...], streams: Sequence[Any] = ()
+    ) -> inspect.BoundArguments | str:
+        """Bind call arguments (and client streams), or return an error naming the mismatch."""
+        if len(streams) != len(self.stream_parameters):
+            return (
+                f"Failed to invoke '{self.name}': expected {len(self.stream_parameters)} "
+                f"stream(s), got {len(streams)}."
+            )
+        values = list(arguments)
+        if streams:
+            # Streams take their parameters' places; the other arguments fill the rest in order.
+            for position, stream in zip(self.stream_parameters, streams, strict=True):
+                if position > len(values):
+                    return (
+                        f"Failed to invoke '{self.name}': expected more arguments before "
+                        "its stream parameter."
+                    )
+                values.insert(position, stream)
         try:
-            return self.signature.bind(hub, *arguments)
+            return self.signature.bind(hub, *values)
         except TypeError:
             expected = [
                 p
@@ -39,10 +60,9 @@ class HubMethod:
                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
             ]
             required = sum(1 for p in expected if p.default is p.empty)
-            if required == len(expected):
-                wanted = str(required)
-            else:
-                wanted = f"{required} to {len(expected)}"
+            required -= len(self.stream_parameters)
+            count = len(expected) - len(self.stream_parameters)
+            wanted = str(required) if required == count else f"{required} to {count}"
             return (
                 f"Failed to invoke '{self.name}': expected {wanted} argument(s), "
                 f"got {len(arguments)}."
@@ -72,7 +92,10 @@ class HubMethods:
                     f"hub methods '{self._methods[key].name}' and '{name}' share the wire name "
                     f"'{key}'"
                 )
-            self._methods[key] = HubMethod(name, function, inspect.signature(function), streaming)
+            signature = inspect.signature(function)
+            self._methods[key] = HubMethod(
+                name, function, signature, streaming, _stream_parameters(function, signature)
+            )
 
     def find(self, target: str) -> HubMethod | None:
         """The method a client means by `target`, if any."""
@@ -81,6 +104,33 @@ class HubMethods:
     def names(self) -> list[str]:
         """The Python names of every invocable method."""
         return sorted(m.name for m in self._methods.values())
+
+
+_STREAM_TYPES = (collections.abc.AsyncIterator, collections.abc.AsyncIterable)
+
+
+def _stream_parameters(
+    function: Callable[..., Any], signature: inspect.Signature
+) -> tuple[int, ...]:
+    """Which parameters (after self) are annotated AsyncIterator/AsyncIterable: client streams."""
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:
+        hints = {}
+    positions = []
+    for index, parameter in enumerate(list(signature.parameters.values())[1:]):
+        hint = hints.get(parameter.name, parameter.annotation)
+        if isinstance(hint, str):
+            is_stream = hint.split("[", 1)[0].rsplit(".", 1)[-1] in (
+                "AsyncIterator",
+                "AsyncIterable",
+            )
+        else:
+            origin = typing.get_origin(hint) or hint
+            is_stream = isinstance(origin, type) and issubclass(origin, _STREAM_TYPES)
+        if is_stream:
+            positions.append(index)
+    return tuple(positions)
 
 
 def error_text(method: str, exc: BaseException, detailed: bool) -> str:

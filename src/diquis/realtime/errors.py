@@ -33,3 +33,7 @@ class AuthenticationError(RealtimeError):
 
 class BackplaneError(RealtimeError):
     """A backplane that cannot be configured or reached."""
+
+
+class ClientResultError(RealtimeError):
+    """A client result call failed: the client answered with an error, or it disconnected."""

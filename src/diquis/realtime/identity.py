@@ -11,10 +11,12 @@ from diquis.realtime.protocol.negotiate import TransportType
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """An authenticated (or anonymous, user_id None) party and its claims."""
+    """An authenticated (or anonymous, user_id None) party, its claims and when it expires."""
 
     user_id: str | None
     claims: Mapping[str, Any] = field(default_factory=dict)
+    # Unix time after which the credentials are no longer valid (a JWT's `exp`), if any.
+    expires_at: float | None = None
 
 
 ANONYMOUS = Identity(user_id=None)

@@ -6,11 +6,13 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from diquis.realtime.connection import HubConnection
 from diquis.realtime.dispatch import HubMethod, HubMethods, call, error_text, stream
 from diquis.realtime.errors import HubError
 from diquis.realtime.hub import Hub
+from diquis.realtime.lifetime import current_connection
 from diquis.realtime.protocol.messages import (
     CancelInvocationMessage,
     CloseMessage,
@@ -21,24 +23,53 @@ from diquis.realtime.protocol.messages import (
     StreamInvocationMessage,
     StreamItemMessage,
 )
+from diquis.realtime.streams import ClientStream
 
 logger = logging.getLogger("diquis.realtime.invocations")
 
 HubFactory = Callable[[HubConnection], Hub]
+CompletionSink = Callable[[HubConnection, str, Any, "str | None"], bool]
 
 
 class Invoker:
     """Dispatches one connection's hub messages to a hub class."""
 
-    def __init__(self, methods: HubMethods, make_hub: HubFactory, detailed_errors: bool) -> None:
+    def __init__(
+        self,
+        methods: HubMethods,
+        make_hub: HubFactory,
+        detailed_errors: bool,
+        completions: CompletionSink | None = None,
+    ) -> None:
         self.methods = methods
         self._make_hub = make_hub
         self._detailed = detailed_errors
+        self._completions = completions
 
     async def handle(self, connection: HubConnection, message: HubMessage) -> None:
         """React to one message from a client."""
         if isinstance(message, InvocationMessage):
-            await self._invoke(connection, message)
+            prepared = self._prepare(connection, message, streaming=False)
+            if prepared is None:
+                return
+            if message.stream_ids:
+                # The method reads streams this same receive loop feeds: run it aside.
+                self._run_aside(connection, self._invoke(connection, message, *prepared))
+            else:
+                await self._invoke(connection, message, *prepared)
+        elif isinstance(message, StreamItemMessage):
+            upload = connection.uploads.get(message.invocation_id)
+            if upload is not None:
+                await upload.put(message.item)
+        elif isinstance(message, CompletionMessage):
+            sink = self._completions
+            if sink is not None and sink(
+                connection, message.invocation_id, message.result, message.error
+            ):
+                return
+            upload = connection.uploads.pop(message.invocation_id, None)
+            if upload is not None:
+                upload.complete(message.error)
         elif isinstance(message, StreamInvocationMessage):
             self._start_stream(connection, message)
         elif isinstance(message, CancelInvocationMessage):
@@ -50,8 +81,12 @@ class Invoker:
         elif isinstance(message, PingMessage):
             return
         else:
-            # Client results and client-to-server streams are not offered by this server.
             logger.debug("ignoring %s from %s", type(message).__name__, connection.id)
+
+    def _run_aside(self, connection: HubConnection, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        connection.tasks.add(task)
+        task.add_done_callback(connection.tasks.discard)
 
     def _fail(self, connection: HubConnection, invocation_id: str | None, error: str) -> None:
         if invocation_id is None:
@@ -93,26 +128,41 @@ class Invoker:
         streaming: bool,
     ) -> tuple[HubMethod, inspect.BoundArguments] | None:
         """The method and its bound arguments, or None after answering with an error."""
-        if message.stream_ids:
-            self._fail(
-                connection, message.invocation_id, "Client-to-server streaming is not supported."
-            )
-            return None
         method = self._resolve(connection, message.target, message.invocation_id, streaming)
         if method is None:
             return None
-        bound = method.bind(self._make_hub(connection), message.arguments)
+        streams: list[ClientStream] = []
+        for stream_id in message.stream_ids:
+            if stream_id in connection.uploads:
+                self._fail(connection, message.invocation_id, f"Stream id '{stream_id}' is in use.")
+                return None
+            streams.append(ClientStream())
+        bound = method.bind(self._make_hub(connection), message.arguments, streams)
         if isinstance(bound, str):
             self._fail(connection, message.invocation_id, bound)
             return None
+        for stream_id, upload in zip(message.stream_ids, streams, strict=True):
+            connection.uploads[stream_id] = upload
         return method, bound
 
-    async def _invoke(self, connection: HubConnection, message: InvocationMessage) -> None:
+    @staticmethod
+    def _release_uploads(
+        connection: HubConnection, message: InvocationMessage | StreamInvocationMessage
+    ) -> None:
+        for stream_id in message.stream_ids:
+            upload = connection.uploads.pop(stream_id, None)
+            if upload is not None:
+                upload.close()
+
+    async def _invoke(
+        self,
+        connection: HubConnection,
+        message: InvocationMessage,
+        method: HubMethod,
+        bound: inspect.BoundArguments,
+    ) -> None:
         invocation_id = message.invocation_id
-        prepared = self._prepare(connection, message, streaming=False)
-        if prepared is None:
-            return
-        method, bound = prepared
+        token = current_connection.set(connection.id)
         try:
             result = await call(method, bound)
         except Exception as exc:
@@ -120,6 +170,9 @@ class Invoker:
                 logger.exception("hub method %s failed", method.name)
             self._fail(connection, invocation_id, error_text(message.target, exc, self._detailed))
             return
+        finally:
+            current_connection.reset(token)
+            self._release_uploads(connection, message)
         if invocation_id is None or not connection.is_open:
             return
         try:
@@ -132,7 +185,7 @@ class Invoker:
                 f"The result of '{message.target}' could not be serialized.",
             )
             return
-        connection.enqueue(frame)
+        connection.enqueue(frame, tracked=True)
 
     def _start_stream(self, connection: HubConnection, message: StreamInvocationMessage) -> None:
         invocation_id = message.invocation_id
@@ -144,17 +197,19 @@ class Invoker:
             return
         method, bound = prepared
         connection.streams[invocation_id] = asyncio.get_running_loop().create_task(
-            self._run_stream(connection, invocation_id, method, bound, message.target)
+            self._run_stream(connection, message, method, bound)
         )
 
     async def _run_stream(
         self,
         connection: HubConnection,
-        invocation_id: str,
+        message: StreamInvocationMessage,
         method: HubMethod,
         bound: inspect.BoundArguments,
-        target: str,
     ) -> None:
+        invocation_id = message.invocation_id
+        target = message.target
+        current_connection.set(connection.id)  # this task's own context
         items = stream(method, bound)
         try:
             async for item in items:
@@ -177,3 +232,4 @@ class Invoker:
                 except Exception:
                     logger.debug("closing stream %s failed", method.name, exc_info=True)
             connection.streams.pop(invocation_id, None)
+            self._release_uploads(connection, message)

@@ -37,6 +37,8 @@ def jwt_authenticator(
             )
         except jwt.PyJWTError:
             return None
-        return Identity(user_id=str(claims["sub"]), claims=claims)
+        exp = claims.get("exp")
+        expires_at = float(exp) if isinstance(exp, int | float) else None
+        return Identity(user_id=str(claims["sub"]), claims=claims, expires_at=expires_at)
 
     return authenticate

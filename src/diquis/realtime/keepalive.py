@@ -1,4 +1,4 @@
-"""One sweeper for all connections: pings, client timeouts, handshake timeouts, leftovers."""
+"""One sweeper for all connections: pings, acks, timeouts, token expiry, leftovers."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ from collections.abc import Callable, Iterable
 
 from diquis.realtime.connection import HubConnection
 from diquis.realtime.options import HubOptions
+from diquis.realtime.protocol.messages import AckMessage
 
 logger = logging.getLogger("diquis.realtime.keepalive")
 
 CLIENT_TIMEOUT = "Server timeout elapsed without receiving a message from the client."
 HANDSHAKE_TIMEOUT = "Handshake was not completed in time."
+TOKEN_EXPIRED = "Unauthorized: token expired"
+RECONNECT_WINDOW = "The client did not reconnect in time."
 
 
 async def sweep(
@@ -22,6 +25,7 @@ async def sweep(
 ) -> None:
     """Look at every connection once."""
     now = options.clock()
+    wall = options.wall_clock() if options.close_on_token_expiry else 0.0
     for connection in list(connections):
         if connection.closed:
             # Long-polling connections linger so the client's next poll can learn of the close.
@@ -30,6 +34,18 @@ async def sweep(
         elif not connection.is_open:
             if now - connection.created_at > options.handshake_timeout:
                 await connection.close(HANDSHAKE_TIMEOUT)
+        elif (
+            wall
+            and connection.identity.expires_at is not None
+            and wall >= connection.identity.expires_at
+        ):
+            logger.info("closing %s: its token expired", connection.id)
+            await connection.close(TOKEN_EXPIRED)
+        elif connection.detached_at is not None:
+            # Between a dropped transport and a stateful reconnect: nothing to send to.
+            if now - connection.detached_at > options.stateful_reconnect_window:
+                await connection.close(RECONNECT_WINDOW)
+                forget(connection)
         elif now - connection.last_received > options.client_timeout:
             await connection.close(CLIENT_TIMEOUT)
         elif (
@@ -37,6 +53,15 @@ async def sweep(
             and not connection.has_outgoing()
         ):
             connection.send_ping()
+        if (
+            connection.session.replay is not None
+            and connection.is_open
+            and connection.detached_at is None
+        ):
+            ack = connection.session.replay.ack_due()
+            if ack is not None:
+                # Acks are not tracked; one stale by a tick is harmless (the client resends).
+                connection.send_message(AckMessage(ack))
 
 
 async def run_sweeper(

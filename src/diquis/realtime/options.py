@@ -18,14 +18,33 @@ class HubOptions:
     long_polling_timeout: float = 90.0
     max_buffered_bytes: int = 1024 * 1024
     detailed_errors: bool = False
+    # Stateful reconnect (`withStatefulReconnect()`): off by default, as in ASP.NET Core.
+    allow_stateful_reconnect: bool = False
+    stateful_reconnect_buffer_size: int = 100_000
+    stateful_reconnect_window: float = 30.0
+    # Close a connection once its identity's `expires_at` passes (CloseOnAuthenticationExpiration).
+    close_on_token_expiry: bool = False
+    max_connections_per_user: int | None = None
+    max_pending_negotiations: int | None = None
     clock: Callable[[], float] = field(default=time.monotonic)
+    wall_clock: Callable[[], float] = field(default=time.time)
 
     def __post_init__(self) -> None:
-        for name in ("keep_alive_interval", "client_timeout", "handshake_timeout"):
+        for name in (
+            "keep_alive_interval",
+            "client_timeout",
+            "handshake_timeout",
+            "stateful_reconnect_window",
+            "stateful_reconnect_buffer_size",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"HubOptions.{name} must be positive")
         if self.max_message_size is not None and self.max_message_size <= 0:
             raise ValueError("HubOptions.max_message_size must be positive or None")
+        for name in ("max_connections_per_user", "max_pending_negotiations"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"HubOptions.{name} must be positive or None")
 
     @property
     def tick_interval(self) -> float:

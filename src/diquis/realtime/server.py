@@ -9,6 +9,7 @@ import secrets
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from diquis.realtime import logfilter
 from diquis.realtime.backplane import Backplane, MemoryBackplane, backplane_from_url
 from diquis.realtime.clients import CallerClients, GroupManager, HubContext
 from diquis.realtime.connection import HubConnection
@@ -17,12 +18,13 @@ from diquis.realtime.errors import AuthenticationError, ProtocolError
 from diquis.realtime.hub import Hub, HubCallerContext, bind_hub
 from diquis.realtime.identity import ANONYMOUS, Authenticator, AuthRequest, Identity
 from diquis.realtime.invocations import Invoker
-from diquis.realtime.keepalive import run_sweeper
+from diquis.realtime.keepalive import TOKEN_EXPIRED, run_sweeper
 from diquis.realtime.lifetime import HubLifetime
 from diquis.realtime.options import HubOptions
 from diquis.realtime.protocol.base import HubProtocol
 from diquis.realtime.protocol.json_protocol import JsonHubProtocol
 from diquis.realtime.protocol.messages import HubMessage
+from diquis.realtime.protocol.msgpack_protocol import MessagePackHubProtocol
 from diquis.realtime.protocol.negotiate import (
     NegotiateResponse,
     TransportType,
@@ -72,16 +74,27 @@ class HubServer:
         if isinstance(backplane, str):
             backplane = backplane_from_url(backplane)
         self.backplane: Backplane = backplane or MemoryBackplane()
-        self.protocols: tuple[HubProtocol, ...] = tuple(protocols or (JsonHubProtocol(),))
+        self.protocols: tuple[HubProtocol, ...] = tuple(
+            protocols or (JsonHubProtocol(), MessagePackHubProtocol())
+        )
         self._protocols_by_name = {p.name: p for p in self.protocols}
         self.connections = LocalConnections()
         self.lifetime = HubLifetime(self.backplane, self.name, self.connections, self.protocols)
         self.context = HubContext(self.lifetime)
-        self._invoker = Invoker(HubMethods(hub), self._make_hub, self.options.detailed_errors)
+        self._invoker = Invoker(
+            HubMethods(hub),
+            self._make_hub,
+            self.options.detailed_errors,
+            self.lifetime.take_completion,
+        )
         self._by_token: dict[str, HubConnection] = {}
+        # Connections per user (until closed) and negotiated-but-not-yet-open ones, for caps.
+        self._per_user: dict[str, int] = {}
+        self._pending = 0
         self._sweeper: asyncio.Task[None] | None = None
         self._start_lock: asyncio.Lock | None = None
         self._started = False
+        logfilter.install()
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -191,14 +204,22 @@ class HubServer:
         try:
             identity = await self.authenticate(scope, None)
             version = parse_negotiate_version(query_value(scope, "negotiateVersion"))
+            connection = self.new_connection(identity, token_is_id=version == 0)
         except Refused as refused:
             await respond(send, refused.status, refused.detail.encode())
             return
         except ProtocolError as exc:
             await respond(send, 400, negotiate_error(str(exc)), "application/json")
             return
-        connection = self.new_connection(identity, token_is_id=version == 0)
-        body = NegotiateResponse(connection.id, connection.token, version).to_json()
+        # Stateful reconnect needs a connection token to come back with (negotiate v1).
+        connection.stateful = (
+            self.options.allow_stateful_reconnect
+            and version >= 1
+            and query_value(scope, "useStatefulReconnect") == "true"
+        )
+        body = NegotiateResponse(
+            connection.id, connection.token, version, stateful_reconnect=connection.stateful
+        ).to_json()
         await respond(send, 200, body, "application/json")
 
     # -- TransportHost -------------------------------------------------------------------
@@ -239,11 +260,51 @@ class HubServer:
             logger.exception("authenticator failed")
             identity = None
         if identity is None:
+            expired = self._expired_connection(scope)
+            if expired is not None:
+                # The client's token ran out under a live connection: let this request
+                # carry the Close message that says so, rather than a bare 401.
+                await expired.close(TOKEN_EXPIRED)
+                return expired.identity
             raise Refused(401, "Unauthorized")
         return identity
 
+    def _expired_connection(self, scope: Scope) -> HubConnection | None:
+        if not self.options.close_on_token_expiry:
+            return None
+        token = query_value(scope, "id")
+        connection = self._by_token.get(token) if token else None
+        if connection is None or connection.closed or not connection.is_open:
+            return None
+        if not self.token_expired(connection):
+            return None
+        return connection
+
+    def token_expired(self, connection: HubConnection) -> bool:
+        """True when the connection's credentials have expired."""
+        expires_at = connection.identity.expires_at
+        return expires_at is not None and self.options.wall_clock() >= expires_at
+
     def new_connection(self, identity: Identity, token_is_id: bool = False) -> HubConnection:
-        """Create and track a connection awaiting its transport and handshake."""
+        """Create and track a connection awaiting its transport and handshake.
+
+        Raises Refused(429) past `max_pending_negotiations` or `max_connections_per_user`.
+        """
+        options = self.options
+        if options.max_pending_negotiations is not None and (
+            self._pending >= options.max_pending_negotiations
+        ):
+            raise Refused(429, "Too many pending connections.")
+        user = identity.user_id
+        if (
+            user is not None
+            and options.max_connections_per_user is not None
+            and self._per_user.get(user, 0) >= options.max_connections_per_user
+        ):
+            raise Refused(429, "Too many connections for this user.")
+        self._pending += 1
+        if user is not None:
+            self._per_user[user] = self._per_user.get(user, 0) + 1
         connection_id = secrets.token_urlsafe(16)
         token = connection_id if token_is_id else secrets.token_urlsafe(24)
         connection = HubConnection(
@@ -279,6 +340,12 @@ class HubServer:
 
     async def connection_opened(self, connection: HubConnection) -> None:
         """Index the connection and run the hub's on_connected."""
+        if connection.pending:
+            connection.pending = False
+            self._pending -= 1
+        if connection.stateful:
+            # Only when the client's hub protocol version has Ack and Sequence messages.
+            connection.session.enable_replay(self.options.stateful_reconnect_buffer_size)
         self.connections.add(connection)
         try:
             await self._make_hub(connection).on_connected()
@@ -293,9 +360,20 @@ class HubServer:
     async def connection_closed(self, connection: HubConnection, error: str | None) -> None:
         """Unindex the connection and run the hub's on_disconnected."""
         connection.closed_at = self.now()
+        if connection.pending:
+            connection.pending = False
+            self._pending -= 1
+        user = connection.user_id
+        if user is not None:
+            left = self._per_user.get(user, 0) - 1
+            if left > 0:
+                self._per_user[user] = left
+            else:
+                self._per_user.pop(user, None)
         if connection.id not in self.connections.by_id:
             return
         self.connections.remove(connection)
+        self.lifetime.connection_gone(connection)
         try:
             await self._make_hub(connection).on_disconnected(error)
         except Exception:

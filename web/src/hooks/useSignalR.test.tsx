@@ -27,6 +27,7 @@ describe("useSignalR lifecycle", () => {
     expect(connection.url).toBe(HUB);
     expect(await connection.options.accessTokenFactory?.()).toBe("jwt-1");
     expect(fake.automaticReconnectCalls).toBe(1);
+    expect(fake.statefulReconnectCalls).toBe(1);
     expect(connection.retryPolicy).toBe(foreverRetryPolicy);
     expect(connection.start).toHaveBeenCalledTimes(1);
     await settle();

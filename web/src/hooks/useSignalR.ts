@@ -78,6 +78,7 @@ export function useSignalR(hubUrl: string, token: string | null): SignalRConnect
     const connection = new HubConnectionBuilder()
       .withUrl(hubUrl, { accessTokenFactory: () => tokenRef.current ?? "" })
       .withAutomaticReconnect(foreverRetryPolicy)
+      .withStatefulReconnect()
       .configureLogging(LogLevel.Warning)
       .build();
     connectionRef.current = connection;

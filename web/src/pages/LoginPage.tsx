@@ -12,6 +12,17 @@ export function safeNext(search: string): string {
     : "/";
 }
 
+/** What the login form says about a refused attempt. */
+export function loginErrorMessage(err: ApiError): string {
+  if (err.status === 401) return "Wrong e-mail or password.";
+  if (err.status === 429) {
+    return err.retryAfter
+      ? `Too many attempts — try again in ${err.retryAfter} s.`
+      : "Too many attempts — try again later.";
+  }
+  return err.message;
+}
+
 export function LoginPage() {
   const { login, notice, status } = useAuth();
   const { search } = useLocation();
@@ -34,7 +45,7 @@ export function LoginPage() {
       navigate(safeNext(search), { replace: true });
     } catch (e) {
       const err = e as ApiError;
-      setError(err.status === 401 ? "Wrong e-mail or password." : err.message);
+      setError(loginErrorMessage(err));
       setBusy(false);
       setTimeout(() => errorRef.current?.focus(), 0);
     }

@@ -6,6 +6,13 @@ import { Link, navigate, useLocation } from "../router";
 
 export const MIN_PASSWORD_LENGTH = 10;
 
+/** Every rule the server checks (identity/passwords.py), said before anyone types. */
+export const PASSWORD_RULES = [
+  `At least ${MIN_PASSWORD_LENGTH} characters long (at most 256).`,
+  "Hard to guess: not a common password, a single word, a name, a date, a keyboard pattern (qwerty) or a sequence (abcdef, 12345).",
+  "Not built from your e-mail address or your organisation's name.",
+];
+
 export function SetPasswordPage() {
   const { search } = useLocation();
   const { status, logout } = useAuth();
@@ -82,6 +89,15 @@ export function SetPasswordPage() {
     <>
       <h1>Set your password</h1>
       <p className="lede">Choose the password for your new Diquis account.</p>
+      <div className="password-rules" id="password-rules">
+        <p>Your password must be:</p>
+        <ul>
+          {PASSWORD_RULES.map((rule) => (
+            <li key={rule}>{rule}</li>
+          ))}
+        </ul>
+        <p>A few unrelated words with a number or symbol work well.</p>
+      </div>
       {error && (
         <p className="notice notice-error" role="alert">
           {error}
@@ -97,7 +113,7 @@ export function SetPasswordPage() {
           minLength={MIN_PASSWORD_LENGTH}
           value={password}
           onChange={(e) => setPassword(e.target.value)}
-          hint={`At least ${MIN_PASSWORD_LENGTH} characters; not a common password.`}
+          hint="See the rules above; if one is not met, this page says which."
           error={errors.password}
           autoFocus
         />

@@ -69,10 +69,12 @@ export class FakeConnection {
 export const fake = {
   connections: [] as FakeConnection[],
   automaticReconnectCalls: 0,
+  statefulReconnectCalls: 0,
   failingStarts: 0,
   reset(): void {
     this.connections = [];
     this.automaticReconnectCalls = 0;
+    this.statefulReconnectCalls = 0;
     this.failingStarts = 0;
   },
   get last(): FakeConnection {
@@ -96,6 +98,11 @@ class FakeBuilder {
   withAutomaticReconnect(policy?: unknown): this {
     fake.automaticReconnectCalls += 1;
     this.retryPolicy = policy;
+    return this;
+  }
+
+  withStatefulReconnect(): this {
+    fake.statefulReconnectCalls += 1;
     return this;
   }
 

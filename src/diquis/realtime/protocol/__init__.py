@@ -1,6 +1,7 @@
 """Sans-IO SignalR protocol: bytes and objects in, bytes and objects out, no sockets."""
 
 from diquis.realtime.protocol.base import HubProtocol, TransferFormat
+from diquis.realtime.protocol.depth import MAX_DEPTH, NestingTooDeepError
 from diquis.realtime.protocol.handshake import (
     HandshakeRequest,
     parse_handshake_request,
@@ -8,6 +9,7 @@ from diquis.realtime.protocol.handshake import (
 )
 from diquis.realtime.protocol.json_protocol import JsonHubProtocol
 from diquis.realtime.protocol.messages import (
+    AckMessage,
     CancelInvocationMessage,
     CloseMessage,
     CompletionMessage,
@@ -15,9 +17,11 @@ from diquis.realtime.protocol.messages import (
     InvocationMessage,
     MessageType,
     PingMessage,
+    SequenceMessage,
     StreamInvocationMessage,
     StreamItemMessage,
 )
+from diquis.realtime.protocol.msgpack_protocol import BinaryRecordReader, MessagePackHubProtocol
 from diquis.realtime.protocol.negotiate import (
     AvailableTransport,
     NegotiateResponse,
@@ -25,6 +29,7 @@ from diquis.realtime.protocol.negotiate import (
     parse_negotiate_version,
 )
 from diquis.realtime.protocol.records import RECORD_SEPARATOR, RecordReader, write_record
+from diquis.realtime.protocol.replay import ReplayBuffer
 from diquis.realtime.protocol.session import (
     HandshakeCompleted,
     HandshakeFailed,
@@ -36,8 +41,11 @@ from diquis.realtime.protocol.session import (
 )
 
 __all__ = [
+    "MAX_DEPTH",
     "RECORD_SEPARATOR",
+    "AckMessage",
     "AvailableTransport",
+    "BinaryRecordReader",
     "CancelInvocationMessage",
     "CloseMessage",
     "CompletionMessage",
@@ -48,12 +56,16 @@ __all__ = [
     "HubProtocol",
     "InvocationMessage",
     "JsonHubProtocol",
+    "MessagePackHubProtocol",
     "MessageReceived",
     "MessageType",
     "NegotiateResponse",
+    "NestingTooDeepError",
     "PingMessage",
     "ProtocolViolation",
     "RecordReader",
+    "ReplayBuffer",
+    "SequenceMessage",
     "ServerSession",
     "SessionEvent",
     "SessionState",

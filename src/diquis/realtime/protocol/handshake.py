@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 from diquis.realtime.errors import HandshakeError
+from diquis.realtime.protocol.depth import NestingTooDeepError, check_json_depth
 from diquis.realtime.protocol.records import write_record
 
 
@@ -19,6 +20,11 @@ class HandshakeRequest:
 
 def parse_handshake_request(record: bytes) -> HandshakeRequest:
     """Parse one handshake record (without its separator)."""
+    try:
+        # A handshake is one flat object: anything nested deeper is hostile.
+        check_json_depth(record, 4)
+    except NestingTooDeepError as exc:
+        raise HandshakeError(f"handshake request {exc}") from None
     try:
         obj = json.loads(record)
     except (ValueError, UnicodeDecodeError) as exc:

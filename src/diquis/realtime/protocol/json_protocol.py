@@ -1,14 +1,18 @@
-"""The JSON hub protocol (name "json", version 1, text transfer format)."""
+"""The JSON hub protocol (name "json", version 2, text transfer format)."""
 
 from __future__ import annotations
 
+import base64
+import datetime
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from diquis.realtime.errors import ProtocolError
 from diquis.realtime.protocol.base import HubProtocol, RecordSplitter, TransferFormat
+from diquis.realtime.protocol.depth import MAX_DEPTH, check_json_depth
 from diquis.realtime.protocol.messages import (
+    AckMessage,
     CancelInvocationMessage,
     CloseMessage,
     CompletionMessage,
@@ -16,6 +20,7 @@ from diquis.realtime.protocol.messages import (
     InvocationMessage,
     MessageType,
     PingMessage,
+    SequenceMessage,
     StreamInvocationMessage,
     StreamItemMessage,
 )
@@ -24,17 +29,31 @@ from diquis.realtime.protocol.records import RecordReader, write_record
 _PING = write_record(b'{"type":6}')
 
 
+def _default(value: Any) -> Any:
+    # As ASP.NET Core's JSON protocol: bytes as base64 strings, times as ISO 8601 strings.
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def dumps(value: Any) -> bytes:
     """Compact UTF-8 JSON; NaN and other non-JSON values raise ValueError or TypeError."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return json.dumps(
+        value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default
+    ).encode()
 
 
 class JsonHubProtocol(HubProtocol):
     """SignalR's JSON hub protocol."""
 
     name = "json"
-    version = 1
+    version = 2
     transfer_format = TransferFormat.TEXT
+
+    def __init__(self, max_depth: int = MAX_DEPTH) -> None:
+        self.max_depth = max_depth
 
     def record_reader(self, max_size: int | None) -> RecordSplitter:
         """A splitter on the 0x1E record separator."""
@@ -50,10 +69,13 @@ class JsonHubProtocol(HubProtocol):
 
     def parse_record(self, record: bytes) -> HubMessage:
         """Parse one JSON record into a hub message."""
+        check_json_depth(record, self.max_depth)
         try:
             obj = json.loads(record)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ProtocolError("message is not valid JSON") from exc
+        except RecursionError:
+            raise ProtocolError("message nesting is too deep") from None
         if not isinstance(obj, dict):
             raise ProtocolError("message must be a JSON object")
         kind = obj.get("type")
@@ -107,6 +129,9 @@ def _to_json(message: HubMessage) -> dict[str, Any]:
         if message.allow_reconnect:
             out["allowReconnect"] = True
         return out
+    elif isinstance(message, AckMessage | SequenceMessage):
+        kind = 8 if isinstance(message, AckMessage) else 9
+        return {"type": kind, "sequenceId": message.sequence_id}
     else:
         out = {"type": 6}
         return out
@@ -217,6 +242,21 @@ def _close(obj: Mapping[str, Any]) -> HubMessage:
     return CloseMessage(error=_optional_string(obj, "error"), allow_reconnect=allow)
 
 
+def _sequence_id(obj: Mapping[str, Any]) -> int:
+    value = obj.get("sequenceId")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ProtocolError("field 'sequenceId' is missing or not a non-negative integer")
+    return value
+
+
+def _ack(obj: Mapping[str, Any]) -> HubMessage:
+    return AckMessage(_sequence_id(obj))
+
+
+def _sequence(obj: Mapping[str, Any]) -> HubMessage:
+    return SequenceMessage(_sequence_id(obj))
+
+
 _PARSERS = {
     MessageType.INVOCATION: _invocation,
     MessageType.STREAM_ITEM: _stream_item,
@@ -225,4 +265,6 @@ _PARSERS = {
     MessageType.CANCEL_INVOCATION: _cancel,
     MessageType.PING: _ping,
     MessageType.CLOSE: _close,
+    MessageType.ACK: _ack,
+    MessageType.SEQUENCE: _sequence,
 }

@@ -18,6 +18,8 @@ class MessageType(enum.IntEnum):
     CANCEL_INVOCATION = 5
     PING = 6
     CLOSE = 7
+    ACK = 8
+    SEQUENCE = 9
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,20 @@ class CloseMessage:
     allow_reconnect: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class AckMessage:
+    """Stateful reconnect: every trackable message up to `sequence_id` arrived."""
+
+    sequence_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceMessage:
+    """Stateful reconnect: the next trackable message sent carries `sequence_id`."""
+
+    sequence_id: int
+
+
 HubMessage = (
     InvocationMessage
     | StreamInvocationMessage
@@ -101,4 +117,15 @@ HubMessage = (
     | CancelInvocationMessage
     | PingMessage
     | CloseMessage
+    | AckMessage
+    | SequenceMessage
 )
+
+TRACKABLE = (
+    InvocationMessage,
+    StreamInvocationMessage,
+    StreamItemMessage,
+    CompletionMessage,
+    CancelInvocationMessage,
+)
+"""The message types that carry an (implicit) sequence id under stateful reconnect."""

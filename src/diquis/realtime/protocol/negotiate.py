@@ -57,6 +57,7 @@ class NegotiateResponse:
     connection_token: str
     version: int
     transports: Sequence[AvailableTransport] = DEFAULT_TRANSPORTS
+    stateful_reconnect: bool = False
 
     def to_json(self) -> bytes:
         """Encode as the version's JSON payload (v0 has no connectionToken)."""
@@ -71,6 +72,8 @@ class NegotiateResponse:
             }
             for t in self.transports
         ]
+        if self.stateful_reconnect:
+            body["useStatefulReconnect"] = True
         return json.dumps(body, separators=(",", ":")).encode()
 
 

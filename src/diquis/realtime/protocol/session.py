@@ -9,8 +9,18 @@ from dataclasses import dataclass
 from diquis.realtime.errors import HandshakeError, ProtocolError
 from diquis.realtime.protocol.base import HubProtocol, RecordSplitter
 from diquis.realtime.protocol.handshake import parse_handshake_request, write_handshake_response
-from diquis.realtime.protocol.messages import CloseMessage, HubMessage
+from diquis.realtime.protocol.messages import (
+    TRACKABLE,
+    AckMessage,
+    CloseMessage,
+    HubMessage,
+    SequenceMessage,
+)
 from diquis.realtime.protocol.records import RECORD_SEPARATOR, RecordReader
+from diquis.realtime.protocol.replay import ReplayBuffer
+
+STATEFUL_RECONNECT_VERSION = 2
+"""The hub protocol version from which Ack and Sequence messages exist."""
 
 
 class SessionState(enum.Enum):
@@ -58,7 +68,16 @@ SessionEvent = HandshakeCompleted | HandshakeFailed | MessageReceived | Protocol
 class ServerSession:
     """Turns received bytes into session events, in the manner of h11's Connection."""
 
-    __slots__ = ("_handshake_buffer", "_max_size", "_protocols", "_reader", "protocol", "state")
+    __slots__ = (
+        "_handshake_buffer",
+        "_max_size",
+        "_protocols",
+        "_reader",
+        "protocol",
+        "protocol_version",
+        "replay",
+        "state",
+    )
 
     def __init__(
         self,
@@ -73,7 +92,16 @@ class ServerSession:
         self._handshake_buffer = b""
         self._reader: RecordSplitter = RecordReader(max_message_size)
         self.protocol: HubProtocol | None = None
+        self.protocol_version = 0
+        self.replay: ReplayBuffer | None = None
         self.state = SessionState.AWAITING_HANDSHAKE
+
+    def enable_replay(self, buffer_size: int) -> bool:
+        """Turn on stateful reconnect, if the client's protocol version has it."""
+        if self.protocol_version < STATEFUL_RECONNECT_VERSION:
+            return False
+        self.replay = ReplayBuffer(buffer_size)
+        return True
 
     def receive_data(self, data: bytes) -> list[SessionEvent]:
         """Feed bytes from the client; return what they mean, in order."""
@@ -123,7 +151,8 @@ class ServerSession:
             error = f"The protocol '{request.protocol}' is not supported."
             self.state = SessionState.CLOSED
             return HandshakeFailed(error, write_handshake_response(error))
-        if request.version != protocol.version:
+        # As ASP.NET Core: every version up to ours (signalrcore 1.0.2 asks for 0).
+        if request.version > protocol.version:
             error = (
                 f"The server does not support version {request.version} "
                 f"of the '{protocol.name}' protocol."
@@ -131,6 +160,7 @@ class ServerSession:
             self.state = SessionState.CLOSED
             return HandshakeFailed(error, write_handshake_response(error))
         self.protocol = protocol
+        self.protocol_version = request.version
         self.state = SessionState.OPEN
         return HandshakeCompleted(protocol, write_handshake_response())
 
@@ -141,12 +171,25 @@ class ServerSession:
         except ProtocolError as exc:
             return [self._violation(str(exc))]
         events: list[SessionEvent] = []
+        replay = self.replay
         for record in records:
             try:
-                events.append(MessageReceived(self.protocol.parse_record(record)))
+                message = self.protocol.parse_record(record)
+                if replay is not None:
+                    if isinstance(message, AckMessage):
+                        replay.ack(message.sequence_id)
+                        continue
+                    if isinstance(message, SequenceMessage):
+                        replay.restart_at(message.sequence_id)
+                        continue
+                    if isinstance(message, TRACKABLE) and not replay.accept():
+                        continue  # a duplicate replayed after a reconnect
+                elif isinstance(message, AckMessage | SequenceMessage):
+                    continue  # stateful reconnect is off: nothing to track
             except ProtocolError as exc:
                 events.append(self._violation(str(exc)))
                 break
+            events.append(MessageReceived(message))
         return events
 
     def _violation(self, error: str) -> ProtocolViolation:

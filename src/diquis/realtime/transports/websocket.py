@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 
 from diquis.realtime.connection import HubConnection
@@ -22,12 +23,25 @@ from diquis.realtime.transports.host import (
 
 logger = logging.getLogger("diquis.realtime.websocket")
 
+refused_here: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "diquis_websocket_refused", default=False
+)
+"""Set in the task serving a WebSocket request the hub refused (see realtime.logfilter)."""
+
 
 class WebSocketTransport(Transport):
     """Writes the outbox to the socket at once; a task carries on only when the socket waits."""
 
     kind = TransportType.WEBSOCKETS
-    __slots__ = ("_connection", "_finished", "_host", "_send", "_writer", "_writing")
+    __slots__ = (
+        "_connection",
+        "_finished",
+        "_host",
+        "_send",
+        "_writer",
+        "_writing",
+        "superseded",
+    )
 
     def __init__(self, host: TransportHost, connection: HubConnection, send: Send) -> None:
         self._host = host
@@ -36,6 +50,7 @@ class WebSocketTransport(Transport):
         self._writer: asyncio.Task[None] | None = None
         self._writing = False
         self._finished = False
+        self.superseded = False
 
     def wake(self) -> None:
         """Write what is waiting now, unless a write is under way (it takes the new frames)."""
@@ -49,6 +64,22 @@ class WebSocketTransport(Transport):
         self._finished = True
         self.wake()
 
+    def supersede(self) -> None:
+        """A stateful reconnect took the connection over: close this socket, leave the rest."""
+        self.superseded = True
+        if not self._writing:
+            self._writing = True
+            self._writer = start_eagerly(self._close_socket())
+
+    async def _close_socket(self) -> None:
+        try:
+            await self._send({"type": "websocket.close", "code": 1000})
+        except Exception:
+            logger.debug("closing a superseded websocket failed", exc_info=True)
+        finally:
+            self._writing = False
+            self._writer = None
+
     @property
     def writer(self) -> asyncio.Task[None] | None:
         """The task finishing a write the socket made wait, if any."""
@@ -57,14 +88,14 @@ class WebSocketTransport(Transport):
     async def _drain(self) -> None:
         connection = self._connection
         try:
-            while connection.has_outgoing():
+            while connection.has_outgoing() and not self.superseded:
                 data = connection.take_outgoing(self._host.now())
                 protocol = connection.session.protocol
                 if protocol is None or protocol.transfer_format is TransferFormat.TEXT:
                     await self._send({"type": "websocket.send", "text": data.decode()})
                 else:
                     await self._send({"type": "websocket.send", "bytes": data})
-            if self._finished:
+            if self._finished or self.superseded:
                 await self._send({"type": "websocket.close", "code": 1000})
         except Exception:
             # The peer is gone; the receive loop notices and closes the connection.
@@ -75,7 +106,12 @@ class WebSocketTransport(Transport):
 
 
 async def deny(scope: Scope, send: Send, status: int, detail: str) -> None:
-    """Refuse a WebSocket upgrade with an HTTP status (or a policy close as a fallback)."""
+    """Refuse a WebSocket upgrade with an HTTP status (or a policy close as a fallback).
+
+    Logs one INFO line, without the query string (it may hold the access token).
+    """
+    logger.info("refused WebSocket %s: %d %s", scope.get("path", ""), status, detail)
+    refused_here.set(True)
     if "websocket.http.response" in scope.get("extensions", {}):
         body = detail.encode()
         await send(
@@ -100,18 +136,32 @@ async def serve_websocket(host: TransportHost, scope: Scope, receive: Receive, s
         return
     try:
         identity = await host.authenticate(scope, TransportType.WEBSOCKETS)
+        resuming = False
         if query_value(scope, "id") is None:
             connection = host.new_connection(identity)
         else:
             connection = host.find_connection(scope, identity)
-            if connection.transport is not None or connection.closed:
+            previous = connection.transport
+            if connection.resumable and (
+                previous is None or isinstance(previous, WebSocketTransport)
+            ):
+                # A stateful reconnect: this socket carries on the same connection.
+                resuming = connection.detached_at is not None or previous is not None
+                if isinstance(previous, WebSocketTransport):
+                    previous.supersede()
+            if not resuming and (connection.transport is not None or connection.closed):
                 raise Refused(409, "The connection already has a transport.")
     except Refused as refused:
         await deny(scope, send, refused.status, refused.detail)
         return
     transport = WebSocketTransport(host, connection, send)
-    connection.transport = transport
     await send({"type": "websocket.accept"})
+    if resuming:
+        logger.debug("connection %s resumed on a new websocket", connection.id)
+        connection.last_received = host.now()
+        connection.resume(transport)
+    else:
+        connection.transport = transport
     error: str | None = None
     try:
         while not connection.closed:
@@ -127,8 +177,14 @@ async def serve_websocket(host: TransportHost, scope: Scope, receive: Receive, s
         logger.exception("websocket connection %s failed", connection.id)
         error = "An unexpected error occurred on the server."
     finally:
-        await connection.close(error)
-        host.forget(connection)
+        if transport.superseded:
+            pass  # the connection lives on over a newer socket
+        elif error is None and connection.resumable:
+            # The socket dropped under a stateful connection: wait for the client to return.
+            connection.detach(host.now())
+        else:
+            await connection.close(error)
+            host.forget(connection)
         writer = transport.writer
         if writer is not None:
             with contextlib.suppress(Exception):

@@ -1,10 +1,9 @@
 """HTTP routes of the tenancy application."""
 
-import contextlib
 import datetime as dt
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
@@ -15,6 +14,7 @@ from ...identity import (
     issue_token,
     verify_token,
 )
+from ..application.signup import PublicSignup
 from ..application.use_cases import TenantService
 from ..domain import (
     AdminEmailTakenError,
@@ -27,12 +27,21 @@ from ..domain import (
     validate_email,
 )
 from ..infrastructure.adapters import RateLimiter
+from ..infrastructure.login_throttle import PER_ACCOUNT, PER_CLIENT, LoginThrottle
 from ..infrastructure.mail import DevMailbox
 from ..infrastructure.notifier import HubNotifier
 from ..infrastructure.repositories import SqlUsers
+from ..infrastructure.token_deny_list import TokenDenyList
+from .errors import errors
 
 SIGNUP_LIMIT_PER_CLIENT = 5  # per hour
 SIGNUP_LIMIT_TOTAL = 100  # per hour, every client together
+#: the largest id a BIGINT column holds; larger ones name nothing (404, not an overflow)
+MAX_ID = 2**63 - 1
+MAX_OFFSET = 1_000_000_000
+#: no ASCII control characters (PostgreSQL refuses NUL in text; none belongs in these)
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+SIGNUP_ANSWER = "Thanks! Check your e-mail for a link to set your password."
 
 
 class Services(Protocol):
@@ -45,13 +54,16 @@ class Services(Protocol):
     users: SqlUsers
     notifier: HubNotifier
     rate_limiter: RateLimiter
+    login_throttle: LoginThrottle
+    token_deny_list: TokenDenyList
+    signup: PublicSignup
     mailbox: DevMailbox | None
     dev_mode: bool
     provisioning_stuck_after: float
 
 
 class LoginBody(BaseModel):
-    email: str = Field(max_length=254)
+    email: str = Field(max_length=254, pattern=PRINTABLE)
     password: str = Field(max_length=256)
 
 
@@ -69,7 +81,7 @@ class MeOut(BaseModel):
 
 
 class SetPasswordBody(BaseModel):
-    token: str = Field(max_length=200)
+    token: str = Field(max_length=200, pattern=PRINTABLE)
     password: str = Field(max_length=256)
 
 
@@ -96,6 +108,10 @@ class TenantOut(BaseModel):
     stuck: bool = Field(
         default=False, description="Provisioning for longer than DIQUIS_PROVISIONING_STUCK_AFTER"
     )
+
+
+class MessageOut(BaseModel):
+    message: str
 
 
 class TenantPage(BaseModel):
@@ -131,20 +147,31 @@ def unprocessable(error: ValidationError) -> HTTPException:
     )
 
 
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (a trusted proxy's header, if any)."""
+    return request.client.host if request.client else "unknown"
+
+
 def build_router(services: Services) -> APIRouter:
     """The API routes over ``services``."""
-    router = APIRouter(prefix="/api")
+    router = APIRouter(prefix="/api", responses=errors(400, 413))
     bearer = HTTPBearer(auto_error=False)
 
-    def principal(
+    def refused(why: str) -> HTTPException:
+        return HTTPException(401, why, headers={"WWW-Authenticate": "Bearer"})
+
+    async def principal(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Principal:
         if credentials is None:
-            raise HTTPException(401, "not authenticated", headers={"WWW-Authenticate": "Bearer"})
+            raise refused("not authenticated")
         try:
-            return verify_token(services.secret_key, credentials.credentials)
+            found = verify_token(services.secret_key, credentials.credentials)
         except InvalidTokenError as exc:
-            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+            raise refused(str(exc)) from None
+        if await services.token_deny_list.is_revoked(found.token_id):
+            raise refused("token revoked (logged out)")
+        return found
 
     def superadmin(user: Annotated[Principal, Depends(principal)]) -> Principal:
         if not user.is_superadmin:
@@ -157,11 +184,23 @@ def build_router(services: Services) -> APIRouter:
     def out(tenant: Tenant) -> TenantOut:
         return tenant_out(tenant, services.provisioning_stuck_after)
 
-    @router.post("/auth/login", response_model=TokenOut, tags=["auth"])
-    async def login(body: LoginBody, response: Response) -> TokenOut:
-        found = await services.users.authenticate(body.email, body.password)
+    @router.post("/auth/login", response_model=TokenOut, tags=["auth"],
+                 responses=errors(401, 429))  # fmt: skip
+    async def login(body: LoginBody, request: Request, response: Response) -> TokenOut:
+        email = body.email.strip().lower()
+        account = PER_ACCOUNT.key(email)
+        client = PER_CLIENT.key(client_address(request))
+        wait = await services.login_throttle.retry_after([account, client])
+        if wait:
+            raise HTTPException(
+                429, f"too many failed logins; try again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )  # fmt: skip
+        found = await services.users.authenticate(email, body.password)
         if found is None:
+            await services.login_throttle.failed([(PER_ACCOUNT, account), (PER_CLIENT, client)])
             raise HTTPException(401, "wrong e-mail or password")
+        await services.login_throttle.succeeded(account)
         token = issue_token(services.secret_key, found, ttl=services.token_ttl)
         response.set_cookie(
             SESSION_COOKIE, token, max_age=services.token_ttl, httponly=True, samesite="lax",
@@ -170,9 +209,23 @@ def build_router(services: Services) -> APIRouter:
         return TokenOut(access_token=token, expires_in=services.token_ttl)
 
     @router.post("/auth/logout", status_code=204, tags=["auth"])
-    async def logout(response: Response) -> Response:
+    async def logout(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Response:
+        """End the session: the bearer token and the session cookie stop working now."""
+        tokens = {request.cookies.get(SESSION_COOKIE, "")}
+        if credentials is not None:
+            tokens.add(credentials.credentials)
+        for token in filter(None, tokens):
+            try:
+                found = verify_token(services.secret_key, token)
+            except InvalidTokenError:
+                continue
+            if found.token_id and found.expires_at:
+                await services.token_deny_list.revoke(found.token_id, found.expires_at)
+        response = Response(status_code=204)
         response.delete_cookie(SESSION_COOKIE, path="/")
-        response.status_code = 204
         return response
 
     @router.post("/auth/set-password", status_code=204, tags=["auth"])
@@ -183,7 +236,7 @@ def build_router(services: Services) -> APIRouter:
             raise unprocessable(exc) from None
         return Response(status_code=204)
 
-    @router.get("/me", response_model=MeOut, tags=["auth"])
+    @router.get("/me", response_model=MeOut, tags=["auth"], responses=errors(401))
     async def me(user: User) -> MeOut:
         current = await services.users.get(user.user_id)
         if current is None:
@@ -193,42 +246,40 @@ def build_router(services: Services) -> APIRouter:
             tenant_id=current.tenant_id,
         )  # fmt: skip
 
-    @router.post("/tenants", status_code=202, response_model=StartedOut, tags=["tenants"])
+    @router.post("/tenants", status_code=202, response_model=StartedOut, tags=["tenants"],
+                 responses=errors(401, 403))  # fmt: skip
     async def create_tenant(body: TenantBody, user: SuperAdmin) -> StartedOut:
         try:
-            return await _start(body.name, body.admin_email, user.user_id, "name", "admin_email")
-        except AdminEmailTakenError:
-            raise unprocessable(ValidationError("admin_email", "is already registered")) from None
-
-    async def _start(
-        name: str, email: str, initiator: str | None, name_field: str, email_field: str
-    ) -> StartedOut:
-        try:
-            if await services.users.email_taken(validate_email(email, email_field)):
-                raise ValidationError(email_field, "is already registered")
-            started = await services.tenant_service.create(
-                name, email, initiator, name_field=name_field, email_field=email_field
-            )
+            if await services.users.email_taken(validate_email(body.admin_email, "admin_email")):
+                raise ValidationError("admin_email", "is already registered")
+            started = await services.tenant_service.create(body.name, body.admin_email,
+                                                          user.user_id)  # fmt: skip
         except ValidationError as exc:
             raise unprocessable(exc) from None
         except DuplicateTenantError:
-            raise unprocessable(ValidationError(name_field, "is taken already")) from None
+            raise unprocessable(ValidationError("name", "is taken already")) from None
+        except AdminEmailTakenError:  # reserved by a tenant not yet provisioned
+            raise unprocessable(ValidationError("admin_email", "is already registered")) from None
         return StartedOut(
             id=started.tenant.id, name=started.tenant.name,
             status=started.tenant.status.value, job_id=started.job_id,
         )  # fmt: skip
 
-    @router.get("/tenants", response_model=TenantPage, tags=["tenants"])
+    @router.get("/tenants", response_model=TenantPage, tags=["tenants"],
+                responses=errors(401, 403))  # fmt: skip
     async def list_tenants(
         user: SuperAdmin,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> TenantPage:
         items, total = await services.tenant_service.tenants.list(limit, offset)
         return TenantPage(items=[out(t) for t in items], total=total)
 
-    @router.get("/tenants/{tenant_id}", response_model=TenantOut, tags=["tenants"])
-    async def get_tenant(tenant_id: str, user: User) -> TenantOut:
+    TenantId = Annotated[str, Path(max_length=36, pattern=r"^[0-9A-Za-z-]+$")]
+
+    @router.get("/tenants/{tenant_id}", response_model=TenantOut, tags=["tenants"],
+                responses=errors(401, 404))  # fmt: skip
+    async def get_tenant(tenant_id: TenantId, user: User) -> TenantOut:
         tenant = await services.tenant_service.tenants.get(tenant_id)
         # a tenant admin may read only their own tenant; others get the same 404
         if tenant is None or not (user.is_superadmin or user.tenant_id == tenant.id):
@@ -236,8 +287,8 @@ def build_router(services: Services) -> APIRouter:
         return out(tenant)
 
     @router.post("/tenants/{tenant_id}/retry", status_code=202, response_model=TenantOut,
-                 tags=["tenants"])  # fmt: skip
-    async def retry_tenant(tenant_id: str, user: SuperAdmin) -> TenantOut:
+                 tags=["tenants"], responses=errors(401, 403, 404, 409))  # fmt: skip
+    async def retry_tenant(tenant_id: TenantId, user: SuperAdmin) -> TenantOut:
         try:
             tenant = await services.tenant_service.retry(tenant_id)
         except TenantNotFoundError:
@@ -246,8 +297,9 @@ def build_router(services: Services) -> APIRouter:
             raise HTTPException(409, str(exc)) from None
         return out(tenant)
 
-    @router.delete("/tenants/{tenant_id}", status_code=204, tags=["tenants"])
-    async def delete_tenant(tenant_id: str, user: SuperAdmin) -> Response:
+    @router.delete("/tenants/{tenant_id}", status_code=204, tags=["tenants"],
+                   responses=errors(401, 403, 404, 409))  # fmt: skip
+    async def delete_tenant(tenant_id: TenantId, user: SuperAdmin) -> Response:
         """Remove a tenant; its database is dropped only if it carries our marker."""
         try:
             await services.tenant_service.delete(tenant_id)
@@ -257,9 +309,16 @@ def build_router(services: Services) -> APIRouter:
             raise HTTPException(409, str(exc)) from None
         return Response(status_code=204)
 
-    @router.post("/signup", status_code=202, tags=["tenants"])
-    async def signup(body: SignupBody, request: Request) -> dict[str, str]:
-        client = request.client.host if request.client else "unknown"
+    @router.post("/signup", status_code=202, response_model=MessageOut, tags=["tenants"],
+                 responses=errors(429))  # fmt: skip
+    async def signup(body: SignupBody, request: Request) -> MessageOut:
+        """Every well-formed sign-up gets this same answer; only format errors get 422."""
+        try:
+            services.signup.validate(body.organization, body.email)
+        except ValidationError as exc:
+            raise unprocessable(exc) from None
+        # only valid requests count, so junk cannot use up the budget of real sign-ups
+        client = client_address(request)
         allowed = await services.rate_limiter.allow(
             f"signup:{client}", SIGNUP_LIMIT_PER_CLIENT, 3600
         )
@@ -269,18 +328,18 @@ def build_router(services: Services) -> APIRouter:
         if not allowed:
             raise HTTPException(429, "too many sign-ups; try again later",
                                 headers={"Retry-After": "3600"})  # fmt: skip
-        # lost a race with another sign-up for this address: the same answer as any
-        # sign-up (the address's owner hears of it by e-mail, not this client)
-        with contextlib.suppress(AdminEmailTakenError):
-            await _start(body.organization, body.email, None, "organization", "email")
-        return {"message": "Thanks! Check your e-mail for a link to set your password."}
+        await services.signup.submit(body.organization, body.email)
+        return MessageOut(message=SIGNUP_ANSWER)
 
-    @router.get("/notifications", tags=["notifications"])
+    @router.get("/notifications", tags=["notifications"], responses=errors(401))
     async def inbox(user: User, unread: bool = False) -> dict[str, Any]:
         return await services.notifier.inbox(user.user_id, unread)
 
-    @router.post("/notifications/{notification_id}/read", status_code=204, tags=["notifications"])
-    async def mark_read(notification_id: int, user: User) -> Response:
+    @router.post("/notifications/{notification_id}/read", status_code=204,
+                 tags=["notifications"], responses=errors(401, 404))  # fmt: skip
+    async def mark_read(
+        notification_id: Annotated[int, Path(ge=1, le=MAX_ID)], user: User
+    ) -> Response:
         if not await services.notifier.mark_read(user.user_id, notification_id):
             raise HTTPException(404, "no such notification")
         return Response(status_code=204)
@@ -288,7 +347,7 @@ def build_router(services: Services) -> APIRouter:
     if services.mailbox is not None and services.dev_mode:
         mailbox = services.mailbox
 
-        @router.get("/dev/mailbox", tags=["dev"])
+        @router.get("/dev/mailbox", tags=["dev"], responses=errors(401, 403))
         async def dev_mailbox(user: SuperAdmin) -> dict[str, Any]:
             return {"items": mailbox.list()}
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Float,
     Integer,
     MetaData,
     String,
@@ -156,6 +157,24 @@ rate_limits = Table(
     Column("key", String(200), primary_key=True),
     Column("window_start", BigInteger, primary_key=True),
     Column("count", Integer, nullable=False),
+)
+
+#: failed logins per key ("email:<address>" or "client:<ip>"), for the login throttle
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_start", Float, nullable=False),  # epoch seconds
+    Column("blocked_until", Float, nullable=False),  # epoch seconds
+)
+
+#: access tokens ended by a logout, kept until they would have expired anyway
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("expires_at", Float, nullable=False, index=True),  # epoch seconds
 )
 
 

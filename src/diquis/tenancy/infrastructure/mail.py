@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import os
 import uuid
 from email.message import EmailMessage
 from pathlib import Path
@@ -73,7 +74,7 @@ class DevMailbox:
         await asyncio.to_thread(self._write, email)
 
     def _write(self, email: Email) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         now = dt.datetime.now(dt.UTC)
         item = {
             "id": f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}", "to": email.to,
@@ -81,7 +82,9 @@ class DevMailbox:
             "created_at": now.isoformat(),
         }  # fmt: skip
         tmp = self.folder / f".{item['id']}.tmp"
-        tmp.write_text(json.dumps(item))
+        # e-mails hold set-password links: readable by the server's user only
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(json.dumps(item))
         tmp.rename(self.folder / f"{item['id']}.json")  # readers never see half a file
 
     def list(self, limit: int = 100) -> list[dict[str, Any]]:

@@ -388,8 +388,9 @@ class SqlUsers:
 
         def write(conn: Connection) -> str:
             row = conn.execute(
-                select(password_tokens, users.c.email)
+                select(password_tokens, users.c.email, tenants.c.name.label("organisation"))
                 .join(users, users.c.id == password_tokens.c.user_id)
+                .outerjoin(tenants, tenants.c.id == users.c.tenant_id)
                 .where(password_tokens.c.token_hash == _token_hash(token))
             ).mappings().first()  # fmt: skip
             if row is None:
@@ -399,7 +400,7 @@ class SqlUsers:
             if row["expires_at"] <= now:
                 raise ValidationError("token", "has expired")
             try:
-                validate_password(password, email=row["email"])
+                validate_password(password, email=row["email"], context=[row["organisation"] or ""])
             except ValueError as exc:
                 raise ValidationError("password", str(exc)) from None
             used = conn.execute(

@@ -19,8 +19,8 @@ import uuid
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_convergence"
-down_revision = "0001_catalog"
+revision = "0003_convergence"
+down_revision = "0002_security"
 branch_labels = None
 depends_on = None
 
