@@ -57,3 +57,12 @@ def test_the_default_session_cookie_is_the_apps() -> None:
     from diquis.identity import SESSION_COOKIE
 
     assert diquis.dashboard.DEFAULT_SESSION_COOKIE == SESSION_COOKIE
+
+
+def test_views_decide_and_templates_only_lay_out() -> None:
+    """Views return plain records (no HTML helpers); templates never reach the engine."""
+    view_imports = _imports(PACKAGE / "views.py")
+    assert not {".markup", ".layout", ".charts"} & view_imports, view_imports
+    for path in (PACKAGE / "templates").glob("*.py"):
+        text = path.read_text()
+        assert "monitoring" not in text and "JobEngine" not in text, path.name
