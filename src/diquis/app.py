@@ -61,7 +61,7 @@ from .tenancy.infrastructure.repositories import SqlTenantRepository, SqlUsers
 from .tenancy.infrastructure.tenant_databases import ForeignDatabaseError, TenantDatabases
 from .tenancy.infrastructure.token_deny_list import TokenDenyList
 
-log = logging.getLogger("diquis")
+log = logging.getLogger(__name__)
 
 
 class _Durations(JobFilter):

@@ -11,6 +11,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 
 def load_app(spec: str) -> Any:
     """The object named by ``module:attr`` (called first if it is a factory function)."""
@@ -88,7 +90,7 @@ def _worker(args: argparse.Namespace) -> int:
     engine.close()
     if any(t.name.startswith("diquis-job") for t in threading.enumerate()):
         # a sync job ignored its cancellation token; its result is discarded anyway
-        logging.getLogger("diquis.jobs").warning("exiting with a sync job still running")
+        log.warning("exiting with a sync job still running")
         sys.stdout.flush()
         os._exit(0)
     return 0

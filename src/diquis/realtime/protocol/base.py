@@ -6,7 +6,7 @@ import enum
 from abc import ABC, abstractmethod
 from typing import Protocol
 
-from diquis.realtime.protocol.messages import HubMessage
+from .messages import HubMessage
 
 
 class TransferFormat(enum.Enum):
