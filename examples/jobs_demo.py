@@ -64,13 +64,13 @@ async def main() -> None:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             await asyncio.sleep(0.5)
-            counts = engine.storage.state_counts()
+            counts = engine.monitoring.state_counts()
             if counts[State.SUCCEEDED] >= 6 and not counts[State.SCHEDULED]:
                 break
         engine.recurring.remove("nightly-report")
         await asyncio.sleep(0.3)
         watcher.cancel()
-    counts = engine.storage.state_counts()
+    counts = engine.monitoring.state_counts()
     print("\nDone:", ", ".join(f"{s.value} {n}" for s, n in counts.items() if n))
     print(f"The jobs are in {DATA}/demo-jobs.db; `make test` runs the whole suite.")
 

@@ -24,9 +24,12 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from .dashboard import Access, SuperAdminFromSessionCookie, create_dashboard
+from . import __version__
+from .dashboard import Access, create_dashboard
 from .hardening import BodyLimit, SecurityHeaders
 from .hardening.api_docs import docs_routes
+from .identity import SESSION_COOKIE
+from .identity.dashboard_access import SuperAdminFromSessionCookie
 from .jobs import JobContext, JobEngine, JobFilter, RetryPolicy, State
 from .realtime import (
     HubContext,
@@ -60,7 +63,7 @@ from .tenancy.infrastructure.repositories import SqlTenantRepository, SqlUsers
 from .tenancy.infrastructure.tenant_databases import ForeignDatabaseError, TenantDatabases
 from .tenancy.infrastructure.token_deny_list import TokenDenyList
 
-log = logging.getLogger("diquis")
+log = logging.getLogger(__name__)
 
 
 class _Durations(JobFilter):
@@ -295,7 +298,7 @@ class Diquis:
                     yield
 
         app = FastAPI(
-            title="Diquis", version="0.1.0", lifespan=lifespan, docs_url=None,
+            title="Diquis", version=__version__, lifespan=lifespan, docs_url=None,
             openapi_url="/openapi.json", redoc_url=None,
         )  # fmt: skip
         install_unavailable_handlers(app)
@@ -312,6 +315,7 @@ class Diquis:
         dashboard = create_dashboard(
             self.jobs, csrf_secret=self.settings.secret_key, base_path="/hangfire",
             authorization=[SuperAdminFromSessionCookie(self.settings.secret_key), not_logged_out],
+            session_cookie=SESSION_COOKIE,
         )  # fmt: skip
         app.router.routes.append(Mount("/hangfire", app=dashboard))
 
@@ -371,7 +375,7 @@ class Diquis:
         class _Live:
             def collect(self) -> Any:
                 states = GaugeMetricFamily("diquis_jobs", "Jobs by state", labels=["state"])
-                for state, count in jobs.storage.state_counts().items():
+                for state, count in jobs.monitoring.state_counts().items():
                     states.add_metric([state.value], count)
                 yield states
                 yield GaugeMetricFamily(
@@ -410,5 +414,10 @@ def build_app() -> Diquis:
 
 
 def create_asgi() -> FastAPI:
-    """The ASGI app with the job server in-process (a uvicorn factory)."""
+    """The ASGI app with the job server in-process: the factory for other ASGI servers.
+
+    For deployments that do not use ``diquis serve``: ``uvicorn --factory
+    diquis.app:create_asgi``, or gunicorn with uvicorn workers, or any ASGI host that
+    takes an application factory.
+    """
     return build_app().asgi()

@@ -11,6 +11,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 
 def load_app(spec: str) -> Any:
     """The object named by ``module:attr`` (called first if it is a factory function)."""
@@ -43,7 +45,37 @@ def _engine_of(obj: Any) -> Any:
     raise SystemExit(f"--app must name a JobEngine (or an object with .jobs), got {obj!r}")
 
 
+#: what the reference app imports (the [app] extra); the job engine needs none of it
+APP_MODULES = (
+    "fastapi",
+    "uvicorn",
+    "sqlalchemy",
+    "alembic",
+    "aiosmtplib",
+    "pwdlib",
+    "prometheus_client",
+    "starlette",
+    "jwt",
+    "psycopg",
+    "redis",
+)
+APP_HINT = "this command needs: pip install 'diquis[app]'"
+DEFAULT_APP = "diquis.app:build_app"
+
+
+def require_app_extra(command: str) -> None:
+    """Exit 2 with the install hint when the [app] extra's packages are missing."""
+    import importlib.util
+
+    missing = [m for m in APP_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"diquis {command}: {APP_HINT} (missing: {', '.join(missing)})", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _worker(args: argparse.Namespace) -> int:
+    if args.app == DEFAULT_APP:
+        require_app_extra("worker (with the default --app)")
     engine = _engine_of(load_app(args.app))
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
     server = engine.server(
@@ -58,7 +90,7 @@ def _worker(args: argparse.Namespace) -> int:
     engine.close()
     if any(t.name.startswith("diquis-job") for t in threading.enumerate()):
         # a sync job ignored its cancellation token; its result is discarded anyway
-        logging.getLogger("diquis.jobs").warning("exiting with a sync job still running")
+        log.warning("exiting with a sync job still running")
         sys.stdout.flush()
         os._exit(0)
     return 0
@@ -72,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run a job server until SIGTERM")
     worker.add_argument(
         "--app",
-        default="diquis.app:build_app",
+        default=DEFAULT_APP,
         help="module:attr naming a JobEngine or an object with .jobs (default: the Diquis app)",
     )
     worker.add_argument("--queues", default="default", help="comma-separated, by priority")
@@ -182,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     install_log_redaction()
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if args.command in ("serve", "migrate", "create-superadmin"):
+        require_app_extra(args.command)
     result: int = args.handler(args)
     return result
 

@@ -177,11 +177,6 @@ class Settings:
     #: the bearer token /metrics answers to; None: /metrics is off (404)
     metrics_token: str | None = None
 
-    @property
-    def uses_postgres(self) -> bool:
-        """Whether the catalog (and so the tenants' databases) live in PostgreSQL."""
-        return self.database_url.startswith(("postgresql://", "postgres://"))
-
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read ``DIQUIS_*`` variables; unset ones get the embedded defaults."""

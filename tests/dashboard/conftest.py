@@ -18,8 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from diquis.dashboard import SuperAdminFromSessionCookie, create_dashboard
+from diquis.dashboard import create_dashboard
 from diquis.identity import ROLE_ADMIN, ROLE_SUPERADMIN, SESSION_COOKIE, Principal, issue_token
+from diquis.identity.dashboard_access import SuperAdminFromSessionCookie
 from diquis.jobs import JobEngine, RetryPolicy
 
 from ..conftest import CHROMIUM, CHROMIUM_ARGS, need

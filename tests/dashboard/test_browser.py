@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +16,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 from diquis.jobs import JobEngine, RetryPolicy, State
+from tests.support.net import free_port
+from tests.support.wait import wait_until
 
 from .conftest import XSS, make_app
 
@@ -33,20 +34,6 @@ class Live:
     failed: int
     gate: threading.Event
     runs: list[int]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +74,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
     app = make_app(engine)
     app.router.lifespan_context = lifespan
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -100,7 +87,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     )
     thread = threading.Thread(target=server.run, name="dashboard-uvicorn", daemon=True)
     thread.start()
-    _wait_for(lambda: server.started, 15, "uvicorn to start")
+    wait_until(lambda: server.started, 15, "uvicorn to start")
 
     failed = engine.enqueue(provision_tenant, 7, f"Acme {XSS}", tags=["tenant:acme"])
     for n in range(12):
@@ -108,7 +95,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     engine.enqueue(send_welcome, "admin@acme.test", queue="mail", tags=["tenant:acme"])
     engine.schedule(build_invoice, 99, delay=7200)
     engine.recurring.add_or_update("nightly-invoices", build_invoice, "0 3 * * *", 1, tz="UTC")
-    _wait_for(lambda: engine.get(failed).state is State.FAILED, 20, "the job to fail twice")
+    wait_until(lambda: engine.get(failed).state is State.FAILED, 20, "the job to fail twice")
     try:
         yield Live(f"http://127.0.0.1:{port}", engine, failed, gate, runs)
     finally:
@@ -194,7 +181,7 @@ def test_superadmin_requeues_a_failed_job_and_sees_it_succeed_live(
     page.locator(".flash").wait_for()
     assert "Requeued 1 job." in page.inner_text(".flash")
     page.locator("#live-status[data-state=open]").wait_for()
-    _wait_for(lambda: len(live.runs) == 3, 10, "the requeued job to start")
+    wait_until(lambda: len(live.runs) == 3, 10, "the requeued job to start")
     page.locator(".job-head .badge-processing").wait_for(timeout=10_000)
     page.evaluate("window.__sameDocument = 42")
     time.sleep(0.3)  # the live feed is attached; now let the worker finish the job

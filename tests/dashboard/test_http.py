@@ -256,13 +256,13 @@ def test_bulk_and_recurring_actions(engine: JobEngine, seeded: Seeded) -> None:
     ).json()
     assert cancel["done"] == 1 and engine.get(seeded.processing).state is State.DELETED
 
-    before = len(engine.storage.list_jobs(tag="recurring:nightly-report"))
+    before = len(engine.monitoring.list_jobs(tag="recurring:nightly-report"))
     trigger = client.post(
         "/hangfire/actions/trigger",
         data={"id": "nightly-report", "csrf_token": token, "next": "/hangfire/recurring"},
     )
     assert trigger.status_code == 303 and trigger.headers["location"] == "/hangfire/recurring"
-    assert len(engine.storage.list_jobs(tag="recurring:nightly-report")) == before + 1
+    assert len(engine.monitoring.list_jobs(tag="recurring:nightly-report")) == before + 1
     remove = client.post(
         "/hangfire/actions/remove",
         data={"ids": ["nightly-report"], "csrf_token": token, "next": "https://evil.example/"},

@@ -27,9 +27,17 @@ class FakeClock:
         self.value = when.timestamp()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "memory"])
 def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty job store URL for each backend."""
+    """A fresh, empty job store URL for each backend (``memory://``: diquis.jobs.testing).
+
+    Tests marked ``needs_database`` (a caller's transaction, several processes, concurrent
+    migrations) skip the in-memory store, which has none of those.
+    """
+    if request.param == "memory":
+        if request.node.get_closest_marker("needs_database"):
+            pytest.skip("needs a database: the in-memory store has no transactions or processes")
+        return "memory://"
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/jobs.db"
     url: str = request.getfixturevalue("postgres_url")

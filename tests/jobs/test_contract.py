@@ -85,7 +85,7 @@ def test_bad_arguments_fail_at_enqueue_with_the_argument_named(engine: JobEngine
         engine.enqueue(add, 1)
     with pytest.raises(JobArgumentError, match="nan"):
         engine.enqueue(sync_echo, float("nan"))
-    assert engine.storage.count_jobs() == 0
+    assert engine.monitoring.count_jobs() == 0
 
 
 def test_unregistered_targets_are_refused_at_enqueue(engine: JobEngine) -> None:
@@ -165,7 +165,7 @@ async def test_retries_follow_the_policy_then_dead_letter(
     assert [c for c in CALLS if c[0] == "boom"] == [("boom", "kaput")] * 3
     clock.advance(10_000)
     assert await engine.drain() == 0
-    assert engine.storage.count_jobs(state=State.FAILED) == 1
+    assert engine.monitoring.count_jobs(state=State.FAILED) == 1
 
 
 async def test_exception_filters_skip_retries(engine: JobEngine) -> None:
@@ -224,7 +224,7 @@ async def test_unique_keys_hold_while_the_job_lives(engine: JobEngine) -> None:
     first = engine.enqueue(add, 1, 1, unique_key="sum")
     assert engine.enqueue(add, 1, 1, unique_key="sum") == first
     assert engine.schedule(add, 1, 1, delay=5, unique_key="sum") == first
-    assert engine.storage.count_jobs() == 1
+    assert engine.monitoring.count_jobs() == 1
     await engine.drain()
     second = engine.enqueue(add, 1, 1, unique_key="sum")
     assert second != first
@@ -236,10 +236,10 @@ async def test_unique_keys_hold_while_the_job_lives(engine: JobEngine) -> None:
 async def test_tags_are_searchable(engine: JobEngine) -> None:
     acme = [engine.enqueue(add, i, i, tags=["tenant:acme", "kind:sum"]) for i in range(3)]
     engine.enqueue(add, 9, 9, tags=["tenant:globex"])
-    found = engine.storage.list_jobs(tag="tenant:acme")
+    found = engine.monitoring.list_jobs(tag="tenant:acme")
     assert sorted(j.id for j in found) == sorted(acme)
-    assert engine.storage.count_jobs(tag="kind:sum") == 3
-    assert engine.storage.list_jobs(tag="tenant:acme", limit=1)[0].id == max(acme)
+    assert engine.monitoring.count_jobs(tag="kind:sum") == 3
+    assert engine.monitoring.list_jobs(tag="tenant:acme", limit=1)[0].id == max(acme)
     with pytest.raises(JobArgumentError, match="tags must be a list"):
         engine.enqueue(add, 1, 1, tags="tenant:acme")
 
@@ -295,7 +295,7 @@ async def test_jobs_of_a_dead_server_are_rescued(engine: JobEngine, clock: FakeC
     job = engine.get(job_id)
     assert job.state is State.ENQUEUED
     assert "dead:1 stopped heart-beating" in (job.reason or "")
-    assert [s.id for s in storage.list_servers()] == ["live:2"]
+    assert [s.id for s in engine.monitoring.list_servers()] == ["live:2"]
     # the dead server's late result is discarded: the job is no longer its own
     alive, lost = storage.heartbeat("dead:1", clock(), [(job_id, claimed.attempt)])
     assert (alive, lost) == (False, [(job_id, claimed.attempt)])
@@ -325,7 +325,9 @@ async def test_recurring_jobs_follow_cron_and_misfire_rules(
     engine.recurring.add_or_update("skip", add, "0 * * * *", 5, 6, misfire="skip")
     clock.set(dt.datetime(2026, 3, 10, 16, 30, tzinfo=dt.UTC))
     await engine.drain()
-    runs = {r: engine.storage.count_jobs(tag=f"recurring:{r}") for r in ("hourly", "all", "skip")}
+    runs = {
+        r: engine.monitoring.count_jobs(tag=f"recurring:{r}") for r in ("hourly", "all", "skip")
+    }
     assert runs == {"hourly": 2, "all": 5, "skip": 0}
     assert engine.recurring.get("skip").next_run_at == (
         dt.datetime(2026, 3, 10, 17, 0, tzinfo=dt.UTC).timestamp()
@@ -388,6 +390,7 @@ async def test_state_changes_feed(engine: JobEngine) -> None:
     assert got == [(job_id, State.ENQUEUED), (job_id, State.PROCESSING), (job_id, State.SUCCEEDED)]
 
 
+@pytest.mark.needs_database
 def test_migrations_are_idempotent_and_concurrent(storage_url: str) -> None:
     import threading
 
@@ -415,28 +418,28 @@ async def test_dashboard_queries(engine: JobEngine, clock: FakeClock) -> None:
     child = engine.continue_with(parent, sync_echo, "x")
     retrying = engine.enqueue(boom, "again")
     engine.enqueue(fatal)
-    assert [j.id for j in engine.storage.children(parent)] == [child]
-    assert [j.id for j in engine.storage.list_jobs(search=str(parent))] == [parent]
-    assert [j.id for j in engine.storage.list_jobs(search="tenant:acme")] == [parent]
-    found = {j.id for j in engine.storage.list_jobs(search="targets.sync")}
+    assert [j.id for j in engine.monitoring.children(parent)] == [child]
+    assert [j.id for j in engine.monitoring.list_jobs(search=str(parent))] == [parent]
+    assert [j.id for j in engine.monitoring.list_jobs(search="tenant:acme")] == [parent]
+    found = {j.id for j in engine.monitoring.list_jobs(search="targets.sync")}
     assert found == {child}
-    assert engine.storage.list_jobs(search="100%_") == []
+    assert engine.monitoring.list_jobs(search="100%_") == []
     await engine.drain()
-    assert [j.id for j in engine.storage.list_jobs(retrying=True)] == [retrying]
-    assert engine.storage.count_jobs(retrying=True) == 1
+    assert [j.id for j in engine.monitoring.list_jobs(retrying=True)] == [retrying]
+    assert engine.monitoring.count_jobs(retrying=True) == 1
     hour = int(clock() // 3600 * 3600)
-    stats = engine.storage.throughput(clock() - 86400)
+    stats = engine.monitoring.throughput(clock() - 86400)
     assert (float(hour), State.SUCCEEDED, 2) in stats
     assert (float(hour), State.FAILED, 1) in stats  # the dead-lettered one, not the retry
-    daily = engine.storage.throughput(clock() - 86400, bucket=86400)
+    daily = engine.monitoring.throughput(clock() - 86400, bucket=86400)
     assert sum(n for _, s, n in daily if s is State.SUCCEEDED) == 2
     with pytest.raises(ValueError, match="multiple"):
-        engine.storage.throughput(clock(), bucket=60)
+        engine.monitoring.throughput(clock(), bucket=60)
     engine.storage.register_server("s1", "h", 1, ["default"], 1, clock())
     engine.enqueue(add, 5, 5)
     claimed = engine.storage.claim("s1", ["default"], 5, clock())
     assert len(claimed) == 1
-    assert [j.id for j in engine.storage.running_on("s1")] == [c.id for c in claimed]
+    assert [j.id for j in engine.monitoring.running_on("s1")] == [c.id for c in claimed]
 
 
 def test_a_claim_never_starts_a_job_before_it_was_enqueued(

@@ -8,24 +8,17 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from diquis.jobs import JobEngine, State
+from tests.support.wait import wait_until
 
 from . import crash_app
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 Workers = tuple[JobEngine, list[subprocess.Popen[bytes]], Path]
@@ -74,11 +67,12 @@ def workers(storage_url: str, tmp_path: Path) -> Iterator[Workers]:
         engine.close()
 
 
+@pytest.mark.needs_database
 def test_kill_9_mid_job_reruns_it_and_loses_nothing(
     workers: Workers,
 ) -> None:
     engine, procs, runs = workers
-    wait_until(lambda: len(engine.storage.list_servers()) == 3, 30, "3 workers to register")
+    wait_until(lambda: len(engine.monitoring.list_servers()) == 3, 30, "3 workers to register")
     victim = engine.enqueue(crash_app.slow, 3.0)
     wait_until(lambda: engine.get(victim).state is State.PROCESSING, 10, "the victim to start")
     server_id = engine.get(victim).server_id
@@ -111,4 +105,4 @@ def test_kill_9_mid_job_reruns_it_and_loses_nothing(
         p.send_signal(signal.SIGTERM)
     for p in alive:
         assert p.wait(20) == 0, p.stderr.read().decode() if p.stderr else ""
-    assert engine.storage.list_servers() == []
+    assert engine.monitoring.list_servers() == []

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
 import pytest
 
 from diquis.jobs import JobEngine, RetryPolicy, Server, State
+from tests.support.wait import eventually
 
 from . import targets
 from .targets import CALLS, polite_sync, slow_async, stubborn_sync
@@ -30,14 +30,6 @@ def fast_server(engine: JobEngine, **options: object) -> Server:
     return engine.server(**settings)
 
 
-async def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
 def state_of(engine: JobEngine, job_id: int) -> State:
     return engine.get(job_id).state
 
@@ -47,7 +39,7 @@ async def test_a_running_server_picks_up_new_jobs_at_once(live_engine: JobEngine
         await asyncio.sleep(0.2)
         started = time.monotonic()
         job_id = live_engine.enqueue(targets.add, 20, 22)
-        await wait_for(lambda: state_of(live_engine, job_id) is State.SUCCEEDED)
+        await eventually(lambda: state_of(live_engine, job_id) is State.SUCCEEDED)
         # the backup poll is 30 s: only a wake-up explains a quick pickup
         assert time.monotonic() - started < 2.0
         assert live_engine.get(job_id).result == 42
@@ -68,7 +60,7 @@ async def test_scheduled_retries_and_continuations_run_on_their_own(
     async with fast_server(live_engine):
         job_id = live_engine.enqueue(flaky)
         after = live_engine.continue_with(job_id, targets.add, 1, 1)
-        await wait_for(lambda: state_of(live_engine, after) is State.SUCCEEDED)
+        await eventually(lambda: state_of(live_engine, after) is State.SUCCEEDED)
     job = live_engine.get(job_id)
     assert job.state is State.SUCCEEDED
     assert job.retry_count == 2
@@ -78,9 +70,9 @@ async def test_scheduled_retries_and_continuations_run_on_their_own(
 async def test_deleting_a_running_async_job_cancels_it(live_engine: JobEngine) -> None:
     async with fast_server(live_engine) as server:
         job_id = live_engine.enqueue(slow_async, 30)
-        await wait_for(lambda: ("slow_async:start", 30) in CALLS)
+        await eventually(lambda: ("slow_async:start", 30) in CALLS)
         live_engine.delete(job_id)
-        await wait_for(lambda: not server.running_jobs, timeout=5)
+        await eventually(lambda: not server.running_jobs, timeout=5)
     assert state_of(live_engine, job_id) is State.DELETED
     assert ("slow_async:end", 30) not in CALLS
 
@@ -88,10 +80,10 @@ async def test_deleting_a_running_async_job_cancels_it(live_engine: JobEngine) -
 async def test_a_sync_job_sees_its_cancellation_token(live_engine: JobEngine) -> None:
     async with fast_server(live_engine) as server:
         job_id = live_engine.enqueue(polite_sync, 30)
-        await wait_for(lambda: ("polite_sync:start", job_id) in CALLS)
+        await eventually(lambda: ("polite_sync:start", job_id) in CALLS)
         started = time.monotonic()
         live_engine.delete(job_id)
-        await wait_for(lambda: not server.running_jobs, timeout=5)
+        await eventually(lambda: not server.running_jobs, timeout=5)
         assert time.monotonic() - started < 3
     assert state_of(live_engine, job_id) is State.DELETED
 
@@ -101,9 +93,9 @@ async def test_a_sync_job_that_ignores_cancellation_has_its_result_discarded(
 ) -> None:
     async with fast_server(live_engine):
         job_id = live_engine.enqueue(stubborn_sync, 0.8)
-        await wait_for(lambda: ("stubborn_sync:start", job_id) in CALLS)
+        await eventually(lambda: ("stubborn_sync:start", job_id) in CALLS)
         live_engine.delete(job_id)
-        await wait_for(lambda: ("stubborn_sync:end", 0.8) in CALLS)
+        await eventually(lambda: ("stubborn_sync:end", 0.8) in CALLS)
         await asyncio.sleep(0.3)
     job = live_engine.get(job_id)
     assert job.state is State.DELETED
@@ -118,13 +110,13 @@ async def test_graceful_stop_finishes_short_jobs_and_hands_back_the_rest(
     await server.start()
     short = live_engine.enqueue(slow_async, 0.3)
     long = live_engine.enqueue(slow_async, 30)
-    await wait_for(lambda: len(server.running_jobs) == 2)
+    await eventually(lambda: len(server.running_jobs) == 2)
     await server.stop(timeout=1.0)
     assert state_of(live_engine, short) is State.SUCCEEDED
     job = live_engine.get(long)
     assert job.state is State.ENQUEUED
     assert "shut down" in (job.reason or "")
-    assert live_engine.storage.list_servers() == []
+    assert live_engine.monitoring.list_servers() == []
 
 
 async def test_many_jobs_through_several_servers_run_exactly_once(
@@ -132,8 +124,8 @@ async def test_many_jobs_through_several_servers_run_exactly_once(
 ) -> None:
     ids = [live_engine.enqueue(targets.sync_echo, i) for i in range(200)]
     async with fast_server(live_engine, concurrency=8), fast_server(live_engine, concurrency=8):
-        await wait_for(
-            lambda: live_engine.storage.count_jobs(state=State.SUCCEEDED) == len(ids), 30
+        await eventually(
+            lambda: live_engine.monitoring.count_jobs(state=State.SUCCEEDED) == len(ids), 30
         )
     echoed = sorted(v for name, v in CALLS if name == "sync_echo")
     assert echoed == list(range(200))

@@ -15,7 +15,7 @@ from .targets import add
 
 
 def count(engine: JobEngine) -> int:
-    return engine.storage.count_jobs()
+    return engine.monitoring.count_jobs()
 
 
 @pytest.fixture

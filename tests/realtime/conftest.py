@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,29 +18,12 @@ import jwt
 import pytest
 import uvicorn
 
+from tests.support.net import free_port, wait_for_port
+
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent
 NODE_DIR = HERE / "node"
 SECRET = "conformance-secret-with-enough-bytes-for-hs256"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 15.0) -> None:
-    """Block until something accepts connections on the port."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on port {port}")
 
 
 def make_token(user: str, secret: str = SECRET, expires_in: int = 600) -> str:

@@ -14,7 +14,7 @@ import pytest
 from diquis.realtime.backplane.buffer import PublishBuffer
 from diquis.realtime.backplane.redis import RedisBackplane
 from tests.conftest import need
-from tests.realtime.conftest import free_port, wait_for_port
+from tests.support.net import free_port, wait_for_port
 
 
 class _Flaky:

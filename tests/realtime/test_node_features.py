@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.realtime.conftest import ServerProcess, free_port, make_token
+from tests.realtime.conftest import ServerProcess, make_token
+from tests.support.net import free_port
 
 TRANSPORTS = ["WebSockets", "ServerSentEvents", "LongPolling"]
 BINARY_TRANSPORTS = ["WebSockets", "LongPolling"]

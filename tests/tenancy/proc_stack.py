@@ -31,7 +31,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 
 from diquis.jobs import Job, JobEngine
 from diquis.tenancy.infrastructure.db import notifications, sqlalchemy_url, users
-from tests.realtime.conftest import free_port
+from tests.support.net import free_port
 
 SECRET = "process-tests-secret-key-with-enough-bytes"
 ROOT_EMAIL = "root@platform.test"
@@ -310,20 +310,6 @@ async def login(base: str, address: str, password: str) -> str:
 def api(base: str, token: str | None = None) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return httpx.AsyncClient(base_url=base, headers=headers, timeout=10)
-
-
-async def wait_until(
-    check: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
-) -> Any:
-    """Poll ``check`` (sync) until it returns something truthy; that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 async def wait_status(

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, func, select, text
 from diquis.identity import ROLE_ADMIN, Principal, issue_token
 from diquis.jobs import State
 from diquis.tenancy.infrastructure.db import notifications, sqlalchemy_url, users
+from tests.support.wait import eventually
 
 from .conftest import AppFactory, listening, set_password_token
 
@@ -32,7 +33,7 @@ async def test_scenario_a_superadmin_creates_a_tenant(start_app: AppFactory) -> 
             assert hub.of("ReceiveNotification") == [["Success", "Tenant Acme Corp is ready."]]
             statuses = [args[0]["status"] for args in hub.of("TenantStatusChanged")]
             assert statuses == ["Provisioning", "Active"]
-        await _wait(lambda: run.app.jobs.get(int(body["job_id"])).state is State.SUCCEEDED)
+        await eventually(lambda: run.app.jobs.get(int(body["job_id"])).state is State.SUCCEEDED)
         job = run.app.jobs.get(int(body["job_id"]))
         assert job.tags == ("tenant:acme-corp",)
         assert job.target == "tenancy.ProvisionTenantJob.execute"
@@ -59,7 +60,7 @@ async def test_scenario_b_public_signup_then_tenant_admin_logs_in(start_app: App
             assert "e-mail" in reply.json()["message"]
         tenant_id = await _tenant_id(run, "Globex")
         await run.wait_status(tenant_id, "Active")
-        await _wait(lambda: len(run.mailbox.to("hank@globex.test")) == 1)
+        await eventually(lambda: len(run.mailbox.to("hank@globex.test")) == 1)
         assert (
             run.app.catalog.run_sync(
                 lambda c: c.execute(select(func.count()).select_from(notifications)).scalar()
@@ -108,7 +109,7 @@ async def test_a_failing_step_fails_the_tenant_then_retry_converges(
             kind, message = hub.of("ReceiveNotification")[0]
             assert kind == "Error" and message.startswith("Provisioning failed: Initech")
             # the engine retries with backoff (its write follows the job's own)
-            await _wait(lambda: run.app.jobs.get(int(body["job_id"])).state is State.SCHEDULED)
+            await eventually(lambda: run.app.jobs.get(int(body["job_id"])).state is State.SCHEDULED)
             job = run.app.jobs.get(int(body["job_id"]))
             failure = next(h for h in job.history if h.state is State.FAILED)
             assert "injected fault" in failure.data["exception_message"]
@@ -121,7 +122,7 @@ async def test_a_failing_step_fails_the_tenant_then_retry_converges(
             again = await api.post(f"/api/tenants/{body['id']}/retry")
             assert again.status_code == 409
         # the welcome e-mail is the job's last step, after the Success notification
-        await _wait(lambda: run.app.jobs.get(int(body["job_id"])).state is State.SUCCEEDED)
+        await eventually(lambda: run.app.jobs.get(int(body["job_id"])).state is State.SUCCEEDED)
         assert len(run.mailbox.to("p@i.test")) == 1
         statuses = [a[0]["status"] for a in hub.of("TenantStatusChanged")]
         assert statuses == ["Provisioning", "Failed", "Provisioning", "Active"]
@@ -170,7 +171,7 @@ async def test_a_tenant_admin_never_hears_of_other_tenants(start_app: AppFactory
                 await api.post("/api/tenants", json={"name": "Alpha", "admin_email": "a@a.io"})
             ).json()
             await run.wait_status(a["id"], "Active")
-        await _wait(lambda: len(run.mailbox.to("a@a.io")) == 1)
+        await eventually(lambda: len(run.mailbox.to("a@a.io")) == 1)
         async with run.client() as anonymous:
             token = set_password_token(run.mailbox.to("a@a.io")[0])
             reply = await anonymous.post(
@@ -208,7 +209,7 @@ async def test_inbox_login_logout_and_service_endpoints(start_app: AppFactory) -
             assert (await api.post(f"/api/notifications/{note['id']}/read")).status_code == 204
             assert (await api.get("/api/notifications?unread=true")).json()["unread"] == 0
             assert (await api.post("/api/notifications/999999/read")).status_code == 404
-            await _wait(lambda: run.app.jobs.get(int(body["job_id"])).state is State.SUCCEEDED)
+            await eventually(lambda: run.app.jobs.get(int(body["job_id"])).state is State.SUCCEEDED)
             operator = {"Authorization": f"Bearer {METRICS_TOKEN}"}
             metrics = (await api.get("/metrics", headers=operator)).text
             assert 'diquis_jobs{state="Succeeded"} 1.0' in metrics
@@ -274,13 +275,6 @@ async def _tenant_id(run: object, name: str) -> str:
     return next(t.id for t in items if t.name == name)
 
 
-async def _wait(check: object, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-
-
 async def _wait_async(api: object, path: str, unread: int, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while (await api.get(path)).json()["unread"] < unread:  # type: ignore[attr-defined]
@@ -321,7 +315,7 @@ async def test_the_dashboard_shows_a_failed_provisioning_job_to_super_admins_onl
             ).json()
             await run.wait_status(body["id"], "Failed")
         # the engine writes the job's failure just after the job marks the tenant Failed
-        await _wait(lambda: run.app.jobs.get(int(body["job_id"])).state is State.SCHEDULED)
+        await eventually(lambda: run.app.jobs.get(int(body["job_id"])).state is State.SCHEDULED)
         cookies = {"diquis_session": run.admin_token}
         async with httpx.AsyncClient(base_url=run.base, cookies=cookies) as browser:
             page = await browser.get(f"/hangfire/jobs/{body['job_id']}")

@@ -26,17 +26,11 @@ from diquis.tenancy.infrastructure.db import (
     tenants,
 )
 from diquis.tenancy.infrastructure.tenant_databases import MARKER_TABLE
+from tests.support.wait import eventually
 
 from .conftest import AppFactory, Running, listening
 
 METRICS_TOKEN = "convergence-metrics-token"
-
-
-async def _wait(check: Any, timeout: float = 15, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 def _tables(run: Running, slug: str) -> set[str]:
@@ -140,7 +134,9 @@ async def test_cancelling_a_running_provisioning_job_fails_the_tenant_and_retry_
             assert (await api.post(f"/api/tenants/{body['id']}/retry")).status_code == 409
             await run.wait_status(body["id"], "Active", timeout=20)
             assert (await api.post(f"/api/tenants/{body['id']}/retry")).status_code == 409
-        await _wait(lambda: run.app.jobs.get(job_id).state is State.SUCCEEDED, what="job done")
+        await eventually(
+            lambda: run.app.jobs.get(job_id).state is State.SUCCEEDED, what="job done", timeout=15
+        )
         assert len(run.mailbox.to("a@umbrella.test")) == 1
 
 
@@ -149,7 +145,9 @@ async def test_retry_brings_a_scheduled_retry_forward(start_app: AppFactory) -> 
         body = await _create(run, "Hooli", "g@hooli.test")
         job_id = int(body["job_id"])
         await run.wait_status(body["id"], "Failed")
-        await _wait(lambda: run.app.jobs.get(job_id).state is State.SCHEDULED, what="retry")
+        await eventually(
+            lambda: run.app.jobs.get(job_id).state is State.SCHEDULED, what="retry", timeout=15
+        )
         async with run.client(run.admin_token) as api:
             assert (await api.post(f"/api/tenants/{body['id']}/retry")).status_code == 202
         await run.wait_status(body["id"], "Active")
@@ -233,7 +231,9 @@ async def test_a_database_that_is_not_ours_is_never_adopted_and_delete_leaves_it
         failed = await run.wait_status(tenant.id, "Failed")
         assert "does not belong to this installation" in failed["last_error"]
         assert run.app.tenant_databases.database_name("wayne-enterprises") in failed["last_error"]
-        await _wait(lambda: run.app.jobs.get(int(failed["job_id"])).state is State.FAILED)
+        await eventually(
+            lambda: run.app.jobs.get(int(failed["job_id"])).state is State.FAILED, timeout=15
+        )
         assert _tables(run, "wayne-enterprises") == {"payroll"}  # untouched, not retried
         async with run.client(run.admin_token) as api:
             assert (await api.delete(f"/api/tenants/{tenant.id}")).status_code == 204
@@ -246,7 +246,9 @@ async def test_delete_drops_our_database_and_frees_the_name(start_app: AppFactor
     with start_app() as run:
         body = await _create(run, "Pied Piper", "r@pp.test")
         await run.wait_status(body["id"], "Active")
-        await _wait(lambda: run.app.jobs.get(int(body["job_id"])).state is State.SUCCEEDED)
+        await eventually(
+            lambda: run.app.jobs.get(int(body["job_id"])).state is State.SUCCEEDED, timeout=15
+        )
         async with run.client(run.admin_token) as api:
             assert (await api.delete(f"/api/tenants/{body['id']}")).status_code == 204
             assert (await api.delete(f"/api/tenants/{body['id']}")).status_code == 404
@@ -331,12 +333,13 @@ async def test_two_signups_racing_with_one_new_email_make_one_tenant(
         [tenant] = (await run.app.tenants.list(10, 0))[0]
         await run.wait_status(tenant.id, "Active")
         # the address's owner is told, by e-mail, that someone else tried it too
-        await _wait(
+        await eventually(
             lambda: any(
                 m["Subject"] == "Someone tried to sign up with your address"
                 for m in run.mailbox.to("x@race.test")
             ),
             what="the sign-up notice",
+            timeout=15,
         )
         # the super admin's own form still says why
         async with run.client(run.admin_token) as api:

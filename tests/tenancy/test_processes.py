@@ -27,6 +27,7 @@ from sqlalchemy import func, select, update
 
 from diquis.jobs import State
 from diquis.tenancy.infrastructure.db import tenants
+from tests.support.wait import eventually
 
 from .proc_stack import (
     ROOT_EMAIL,
@@ -41,7 +42,6 @@ from .proc_stack import (
     smtp_server,
     unique,
     wait_status,
-    wait_until,
 )
 
 StackFactory = Callable[..., Stack]
@@ -157,18 +157,18 @@ async def test_kill_9_of_the_worker_mid_provisioning_reruns_the_job_once(
             assert reply.status_code == 202, reply.text
             tenant_id, job_id = reply.json()["id"], reply.json()["job_id"]
 
-            running = await wait_until(
+            running = await eventually(
                 lambda: (job := stack.job(job_id)).state is State.PROCESSING and job.server_id,
                 15, "the job to be Processing",
             )  # fmt: skip
             victim = stack.by_pid(int(str(running).split(":")[1]))
             survivor = next(w for w in workers if w is not victim)
             if kill_point == "migrated":
-                await wait_until(
+                await eventually(
                     lambda: _tenant_db_migrated(stack, slug), 15, "migrations", interval=0.1
                 )
             elif kill_point == "notified":
-                await wait_until(
+                await eventually(
                     lambda: stack.notifications_of(root_id), 15, "the Success notification"
                 )
             if kill_point == "sigterm":
@@ -195,11 +195,11 @@ async def test_kill_9_of_the_worker_mid_provisioning_reruns_the_job_once(
 
             # the survivor reruns the job (after the 2 s server timeout, for kill -9)
             await wait_status(client, tenant_id, "Active", timeout=30)
-            done = await wait_until(
+            done = await eventually(
                 lambda: (job := stack.job(job_id)).state is State.SUCCEEDED and job,
                 30, "the job to succeed",
             )  # fmt: skip
-            await wait_until(lambda: hub.of("ReceiveNotification"), 10, "the Success push")
+            await eventually(lambda: hub.of("ReceiveNotification"), 10, "the Success push")
 
         runs = [h.server_id for h in done.history if h.state is State.PROCESSING]
         assert len(runs) == 2, done.history
@@ -263,13 +263,13 @@ async def test_a_failing_step_in_the_worker_process_fails_then_retry_converges(
             # the Error went to the initiator: stored (inbox) and pushed across processes
             error = ("Error", f"Provisioning failed: {name}: {reason}")
             # the job stores the notification just after it marks the tenant Failed
-            await wait_until(lambda: stack.notifications_of(root_id), 10, "the Error notification")
+            await eventually(lambda: stack.notifications_of(root_id), 10, "the Error notification")
             assert stack.notifications_of(root_id) == [error]
             inbox = (await client.get("/api/notifications?unread=true")).json()
             assert [(n["type"], n["message"]) for n in inbox["items"]] == [error]
-            await wait_until(lambda: hub.of("ReceiveNotification"), 10, "the Error push")
+            await eventually(lambda: hub.of("ReceiveNotification"), 10, "the Error push")
             assert hub.of("ReceiveNotification") == [list(error)]
-            await wait_until(lambda: "Failed" in hub.statuses(tenant_id), 10, "Failed event")
+            await eventually(lambda: "Failed" in hub.statuses(tenant_id), 10, "Failed event")
             failed_event = next(
                 a[0] for a in hub.of("TenantStatusChanged") if a[0]["status"] == "Failed"
             )
@@ -278,7 +278,7 @@ async def test_a_failing_step_in_the_worker_process_fails_then_retry_converges(
             }  # fmt: skip
 
             # the engine has the full exception (the dashboard shows it) and a retry planned
-            job = await wait_until(
+            job = await eventually(
                 lambda: (j := stack.job(job_id)).state is State.SCHEDULED and j,
                 10, "the job to be scheduled for retry",
             )  # fmt: skip
@@ -296,10 +296,10 @@ async def test_a_failing_step_in_the_worker_process_fails_then_retry_converges(
             assert stack.job(job_id).state in (State.ENQUEUED, State.PROCESSING)
 
             await wait_status(client, tenant_id, "Active", timeout=20)
-            await wait_until(
+            await eventually(
                 lambda: stack.job(job_id).state is State.SUCCEEDED, 10, "the job to succeed"
             )
-            await wait_until(lambda: len(hub.of("ReceiveNotification")) == 2, 10, "Success")
+            await eventually(lambda: len(hub.of("ReceiveNotification")) == 2, 10, "Success")
             assert (await client.post(f"/api/tenants/{tenant_id}/retry")).status_code == 409
             assert hub.statuses(tenant_id) == ["Provisioning", "Failed", "Provisioning", "Active"]
 
@@ -351,8 +351,8 @@ async def test_two_web_processes_and_a_worker_reach_every_connection_of_the_righ
             alpha_id, alpha_job = reply.json()["id"], reply.json()["job_id"]
             ready = ["Success", f"Tenant {alpha} is ready."]
             for hub in (root_on_web1, root_on_web2):
-                await wait_until(lambda h=hub: ready in h.of("ReceiveNotification"), 20, "A")
-            job = await wait_until(
+                await eventually(lambda h=hub: ready in h.of("ReceiveNotification"), 20, "A")
+            job = await eventually(
                 lambda: (j := stack.job(alpha_job)).state is State.SUCCEEDED and j, 10, "job A"
             )
             assert job.finished_at is not None
@@ -363,7 +363,7 @@ async def test_two_web_processes_and_a_worker_reach_every_connection_of_the_righ
                 assert hub.statuses(alpha_id)[-1] == "Active"
 
             # tenant A's admin sets a password from the welcome e-mail and connects (web 2)
-            await wait_until(lambda: mailbox.to(alpha_admin), 10, "the welcome e-mail")
+            await eventually(lambda: mailbox.to(alpha_admin), 10, "the welcome e-mail")
             token = set_password_token(mailbox.to(alpha_admin)[0])
             async with api(web2.base) as anonymous:
                 done = await anonymous.post(
@@ -386,24 +386,24 @@ async def test_two_web_processes_and_a_worker_reach_every_connection_of_the_righ
                     )  # fmt: skip
                 assert (await client2.post(f"/api/tenants/{alpha_id}/retry")).status_code == 202
                 await wait_status(client1, beta_id, "Active", timeout=20)
-                await wait_until(
+                await eventually(
                     lambda: alpha_hub.statuses(alpha_id)[-1:] == ["Active"], 20, "A again"
                 )
                 beta_ready = ["Success", f"Tenant {beta} is ready."]
                 for hub in (root_on_web1, root_on_web2):
-                    await wait_until(
+                    await eventually(
                         lambda h=hub: beta_ready in h.of("ReceiveNotification"), 10, "B"
                     )
-                    await wait_until(
+                    await eventually(
                         lambda h=hub: h.statuses(beta_id)[-1:] == ["Active"], 10, "B events"
                     )
-                    await wait_until(
+                    await eventually(
                         lambda h=hub: h.statuses(alpha_id)[-1:] == ["Active"], 10, "A events"
                     )
-                await wait_until(
+                await eventually(
                     lambda: stack.job(reply.json()["job_id"]).state is State.SUCCEEDED, 10, "B"
                 )
-                await wait_until(
+                await eventually(
                     lambda: stack.job(alpha_job).state is State.SUCCEEDED, 10, "A rerun"
                 )
 
@@ -430,7 +430,7 @@ async def test_two_web_processes_and_a_worker_reach_every_connection_of_the_righ
                 codes.append(reply.status_code)
         assert codes == [202, 202, 202, 202, 202, 429], codes
         # the address's owner hears of it once (one notice an hour per address), no tenant
-        await wait_until(lambda: len(mailbox.to(alpha_admin)) == 2, 10, "the sign-up notice")
+        await eventually(lambda: len(mailbox.to(alpha_admin)) == 2, 10, "the sign-up notice")
         await asyncio.sleep(0.5)
         assert len(mailbox.to(alpha_admin)) == 2
         assert stack.scalar(select(func.count()).select_from(tenants)) == 2

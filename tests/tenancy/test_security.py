@@ -15,17 +15,11 @@ from diquis.identity import ROLE_SUPERADMIN, Principal, issue_token
 from diquis.settings import Settings
 from diquis.tenancy.application.ports import Email
 from diquis.tenancy.infrastructure.db import tenants
+from tests.support.wait import eventually
 
 from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD, SECRET, AppFactory, body_text, set_password_token
 
 SIGNUP_ANSWER = {"message": "Thanks! Check your e-mail for a link to set your password."}
-
-
-async def _wait(check: object, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 def _tenant_count(run: object) -> int:
@@ -64,7 +58,7 @@ async def test_signup_answers_alike_and_tells_the_address_owner_by_email(
         assert malformed.json()["detail"][0]["loc"] == ["body", "email"]
         assert _tenant_count(run) == 1
         # the owners learn what happened, by e-mail, without any secret link
-        await _wait(lambda: run.mailbox.to(ADMIN_EMAIL) and run.mailbox.to("kramer@k.test"))
+        await eventually(lambda: run.mailbox.to(ADMIN_EMAIL) and run.mailbox.to("kramer@k.test"))
         [someone] = run.mailbox.to(ADMIN_EMAIL)
         assert someone["Subject"] == "Someone tried to sign up with your address"
         [name_taken] = run.mailbox.to("kramer@k.test")
@@ -108,7 +102,7 @@ async def test_weak_passwords_are_refused_and_the_link_stays_usable(start_app: A
                 )
             ).json()
         await run.wait_status(body["id"], "Active")
-        await _wait(lambda: len(run.mailbox.to("dm@wh.test")) == 1)
+        await eventually(lambda: len(run.mailbox.to("dm@wh.test")) == 1)
         token = set_password_token(run.mailbox.to("dm@wh.test")[0])
         async with run.client() as anonymous:
             for weak in ("qwerty12345", "abcdefghij", "Wernham Hogg", "dm@wh.test2026"):

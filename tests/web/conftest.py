@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,20 +14,13 @@ import httpx
 import pytest
 
 from tests.conftest import need
+from tests.support.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 WEB_DIST = REPO / "web" / "dist"
 SUPERADMIN_EMAIL = "admin@example.com"
 SUPERADMIN_PASSWORD = "Platform-Keeper-2026!"
 SECRET = "e2e-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

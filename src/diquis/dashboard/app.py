@@ -24,10 +24,14 @@ from starlette.responses import (
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from ..identity import SESSION_COOKIE
 from ..jobs import JobEngine, JobError
 from . import pages
-from .authorization import Access, AuthorizationFilter, LocalRequestsOnly
+from .authorization import (
+    DEFAULT_SESSION_COOKIE,
+    Access,
+    AuthorizationFilter,
+    LocalRequestsOnly,
+)
 from .csrf import CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, CsrfTokens
 from .layout import STATE_SLUGS, Context, bare_page, page
 from .live import LiveFeed, sse_stream
@@ -76,7 +80,7 @@ class Dashboard:
         login_url: str = "/api/auth/login",
         base_path: str = "/hangfire",
         csrf_secret: str | None = None,
-        session_cookie: str = SESSION_COOKIE,
+        session_cookie: str = DEFAULT_SESSION_COOKIE,
         dead_server_after: float = 15.0,
     ) -> None:
         self.engine = engine
@@ -338,7 +342,7 @@ class Dashboard:
         job = (
             None
             if job_id > MAX_JOB_ID
-            else await run_in_threadpool(self.engine.storage.get_job, job_id)
+            else await run_in_threadpool(self.engine.monitoring.get_job, job_id)
         )
         if job is None:
             return JSONResponse({"error": "not found"}, status_code=404)
@@ -493,7 +497,7 @@ def create_dashboard(
     login_url: str = "/api/auth/login",
     base_path: str = "/hangfire",
     csrf_secret: str | None = None,
-    session_cookie: str = SESSION_COOKIE,
+    session_cookie: str = DEFAULT_SESSION_COOKIE,
     dead_server_after: float = 15.0,
 ) -> Dashboard:
     """The jobs dashboard over ``engine``, an ASGI app to mount at ``base_path``.

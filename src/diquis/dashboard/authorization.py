@@ -2,8 +2,11 @@
 
 A filter is any callable taking the Starlette ``Request`` and returning an ``Access``
 (or a bool: True allows, False forbids), directly or as an awaitable. Every configured
-filter must allow. A filter may put the user it found on ``request.state.principal``; the
-dashboard shows who is signed in and ties its CSRF tokens to that session.
+filter must allow. A filter may put the user it found on ``request.state.principal`` (anything with
+``email``, ``user_id`` and ``role``); the dashboard shows who is signed in and ties its
+CSRF tokens to the session cookie named by ``create_dashboard(session_cookie=...)``. The
+dashboard ships :class:`LocalRequestsOnly`; filters tied to an app's users belong to that
+app (the reference app's is ``diquis.identity.dashboard_access.SuperAdminFromSessionCookie``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 
-from ..identity import ROLE_SUPERADMIN, SESSION_COOKIE, InvalidTokenError, verify_token
+#: the session cookie a dashboard binds its CSRF tokens to unless told another name
+DEFAULT_SESSION_COOKIE = "diquis_session"
 
 
 class Access(enum.Enum):
@@ -44,30 +48,4 @@ class LocalRequestsOnly:
             return Access.FORBIDDEN
 
 
-class SuperAdminFromSessionCookie:
-    """Allow a user whose session token (cookie, or ``Authorization: Bearer``) is a SuperAdmin."""
-
-    def __init__(
-        self, secret: str, *, cookie: str = SESSION_COOKIE, role: str = ROLE_SUPERADMIN
-    ) -> None:
-        if not secret:
-            raise ValueError("SuperAdminFromSessionCookie needs the token signing secret")
-        self.secret = secret
-        self.cookie = cookie
-        self.role = role
-
-    def __call__(self, request: Request) -> Access:
-        """UNAUTHENTICATED without a valid token, FORBIDDEN for another role, else ALLOW."""
-        token = request.cookies.get(self.cookie, "")
-        if not token:
-            scheme, _, value = request.headers.get("authorization", "").partition(" ")
-            token = value.strip() if scheme.lower() == "bearer" else ""
-        try:
-            principal = verify_token(self.secret, token)
-        except InvalidTokenError:
-            return Access.UNAUTHENTICATED
-        request.state.principal = principal
-        return Access.ALLOW if principal.role == self.role else Access.FORBIDDEN
-
-
-__all__ = ["Access", "AuthorizationFilter", "LocalRequestsOnly", "SuperAdminFromSessionCookie"]
+__all__ = ["DEFAULT_SESSION_COOKIE", "Access", "AuthorizationFilter", "LocalRequestsOnly"]

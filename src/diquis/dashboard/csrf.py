@@ -13,7 +13,7 @@ import secrets
 
 from starlette.requests import Request
 
-from ..identity import SESSION_COOKIE
+from .authorization import DEFAULT_SESSION_COOKIE
 
 CSRF_COOKIE = "diquis_csrf"
 CSRF_FIELD = "csrf_token"
@@ -23,7 +23,9 @@ CSRF_HEADER = "x-csrf-token"
 class CsrfTokens:
     """Issues and checks CSRF tokens with one key (share it across processes)."""
 
-    def __init__(self, secret: str | None = None, *, session_cookie: str = SESSION_COOKIE) -> None:
+    def __init__(
+        self, secret: str | None = None, *, session_cookie: str = DEFAULT_SESSION_COOKIE
+    ) -> None:
         self._key = (secret or secrets.token_urlsafe(32)).encode()
         self.session_cookie = session_cookie
 

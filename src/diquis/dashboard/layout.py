@@ -49,6 +49,17 @@ class Context:
         return f"{self.base}{path}{suffix}"
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A page's title, body and where it sits in the navigation."""
+
+    title: str
+    body: Html
+    current: str
+    live: str = "page"
+    status: int = 200
+
+
 def badge(state: State | str) -> Html:
     """A coloured state label."""
     value = state.value if isinstance(state, State) else state

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 
 from ..jobs import StateChange
 
-log = logging.getLogger("diquis.dashboard")
+log = logging.getLogger(__name__)
 
 Source = Callable[[], AsyncIterator[StateChange]]
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # types only: importable without starlette (the CLI's log redaction)
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: no inline or foreign script anywhere; styles may be inline (React and Swagger UI set them)
 CSP = (

@@ -8,7 +8,7 @@
 
 from .context import JobCancelledError, JobContext, JobFilter, current_job
 from .cron import Cron, CronError
-from .engine import JobEngine, RecurringJobs
+from .engine import JobEngine
 from .errors import (
     ConfigurationError,
     DuplicateJobError,
@@ -19,9 +19,12 @@ from .errors import (
     UnknownTargetError,
 )
 from .model import Job, RecurringJob, ServerInfo, StateChange, StateRecord
+from .monitoring import MonitoringApi
+from .recurring import RecurringJobs
 from .retry import NO_RETRY, RetryPolicy, hangfire_backoff
 from .server import Server
 from .states import State
+from .storage import Storage, open_storage
 
 __all__ = [
     "NO_RETRY",
@@ -38,6 +41,7 @@ __all__ = [
     "JobError",
     "JobFilter",
     "JobNotFoundError",
+    "MonitoringApi",
     "RecurringJob",
     "RecurringJobs",
     "RetryPolicy",
@@ -46,7 +50,9 @@ __all__ = [
     "State",
     "StateChange",
     "StateRecord",
+    "Storage",
     "UnknownTargetError",
     "current_job",
     "hangfire_backoff",
+    "open_storage",
 ]

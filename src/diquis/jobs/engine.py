@@ -10,13 +10,14 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .context import JobFilter
-from .cron import Cron, CronError, parse_timezone
-from .errors import ConfigurationError, JobArgumentError, JobNotFoundError
-from .model import Job, NewJob, RecurringJob, StateChange
-from .registry import Activator, Registry, Target, default_activator
+from .errors import JobArgumentError, JobNotFoundError
+from .model import Job, NewJob, StateChange
+from .monitoring import MonitoringApi
+from .recurring import RecurringJobs
+from .registry import Activator, Registry, default_activator
 from .retry import RetryPolicy
 from .serialization import dumps_args
-from .states import DELETABLE, REQUEUEABLE, State
+from .states import DELETE, REQUEUE, State
 from .storage import Storage, Waker, open_storage
 
 if TYPE_CHECKING:
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C", bound=type[Any])
-
-MISFIRE_MODES = ("once", "all", "skip")
 
 
 def _epoch(value: dt.datetime) -> float:
@@ -75,7 +74,7 @@ class JobEngine:
         self.registry = Registry()
         self.filters: list[JobFilter] = []
         self.recurring = RecurringJobs(self)
-        self._wakers: set[Waker] = set()
+        self._wakers: set[Waker] = set()  # idle servers of this process, poked on enqueue
         self._migrated = False
 
     # -- storage ------------------------------------------------------------------------
@@ -92,6 +91,11 @@ class JobEngine:
                     self._storage.migrate()
                     self._migrated = True
         return self._storage
+
+    @property
+    def monitoring(self) -> MonitoringApi:
+        """The read-only queries over this engine's jobs (what a dashboard reads)."""
+        return self.storage.monitoring
 
     def close(self) -> None:
         """Close the storage's connections."""
@@ -197,6 +201,14 @@ class JobEngine:
         if created and connection is None and job.state is State.ENQUEUED:
             self.poke()
         return job_id
+
+    def add_waker(self, waker: Waker) -> None:
+        """Have :meth:`poke` wake ``waker`` (a server of this process, while it runs)."""
+        self._wakers.add(waker)
+
+    def remove_waker(self, waker: Waker) -> None:
+        """Stop poking ``waker``."""
+        self._wakers.discard(waker)
 
     def poke(self) -> None:
         """Wake this process's idle servers (a job was just enqueued here)."""
@@ -323,25 +335,60 @@ class JobEngine:
         return await asyncio.to_thread(self._create, job, connection)
 
     async def _acreate(self, job: NewJob, connection: Any) -> int:
-        storage = self.storage
-        insert = getattr(storage, "ainsert_job", None)
-        if insert is None:
-            raise ConfigurationError(
-                f"an async connection= needs PostgreSQL storage; this engine uses {storage.name}"
-            )
-        raw = storage.driver_connection(connection)
-        job_id, _ = await insert(raw, job, self.now())
+        job_id, _ = await self.storage.acreate_job(connection, job, self.now())
         return int(job_id)
 
-    async def aschedule(self, target: Callable[..., Any] | str, /, *args: Any, **kw: Any) -> int:
+    async def aschedule(
+        self,
+        target: Callable[..., Any] | str,
+        /,
+        *args: Any,
+        delay: float | dt.timedelta | None = None,
+        at: dt.datetime | None = None,
+        queue: str | None = None,
+        tags: Iterable[str] = (),
+        unique_key: str | None = None,
+        **kwargs: Any,
+    ) -> int:
         """:meth:`schedule` for async code (run in a thread)."""
-        return await asyncio.to_thread(self.schedule, target, *args, **kw)
+        return await asyncio.to_thread(
+            lambda: self.schedule(
+                target,
+                *args,
+                delay=delay,
+                at=at,
+                queue=queue,
+                tags=tags,
+                unique_key=unique_key,
+                **kwargs,
+            )
+        )
 
     async def acontinue_with(
-        self, parent_id: int, target: Callable[..., Any] | str, /, *args: Any, **kw: Any
+        self,
+        parent_id: int,
+        target: Callable[..., Any] | str,
+        /,
+        *args: Any,
+        on: str = "succeeded",
+        queue: str | None = None,
+        tags: Iterable[str] = (),
+        unique_key: str | None = None,
+        **kwargs: Any,
     ) -> int:
         """:meth:`continue_with` for async code (run in a thread)."""
-        return await asyncio.to_thread(self.continue_with, parent_id, target, *args, **kw)
+        return await asyncio.to_thread(
+            lambda: self.continue_with(
+                parent_id,
+                target,
+                *args,
+                on=on,
+                queue=queue,
+                tags=tags,
+                unique_key=unique_key,
+                **kwargs,
+            )
+        )
 
     # -- steering jobs ------------------------------------------------------------------
 
@@ -358,9 +405,7 @@ class JobEngine:
 
     def requeue(self, job_id: int, reason: str = "Requeued by hand") -> State:
         """Enqueue a job again now (from Failed, Succeeded, Deleted, Scheduled, Awaiting)."""
-        previous = self.storage.change_state(
-            int(job_id), State.ENQUEUED, REQUEUEABLE, self.now(), reason
-        )
+        previous = self.storage.change_state(int(job_id), REQUEUE, self.now(), reason)
         self.poke()
         self._notify_filters(int(job_id), State.ENQUEUED, reason)
         return previous
@@ -369,7 +414,7 @@ class JobEngine:
         """Delete a job; a Processing one is cancelled (async: CancelledError; sync: token)."""
         now = self.now()
         previous = self.storage.change_state(
-            int(job_id), State.DELETED, DELETABLE, now, reason, expire_at=now + self.deleted_ttl
+            int(job_id), DELETE, now, reason, expire_at=now + self.deleted_ttl
         )
         self._notify_filters(int(job_id), State.DELETED, reason)
         return previous
@@ -403,141 +448,8 @@ class JobEngine:
         server = self.server(queues=list(queues or [self.default_queue]), concurrency=concurrency)
         return await server.drain()
 
-    # -- recurring planning (used by servers) -----------------------------------------
-
-    def plan_recurring(
-        self, rec: RecurringJob, now: float
-    ) -> tuple[list[NewJob], float | None, str | None]:
-        """The jobs a due recurring job creates now, and its next run time."""
-        try:
-            cron = Cron.parse(rec.cron)
-            tz = parse_timezone(rec.tz)
-            due = rec.next_run_at if rec.next_run_at is not None else now
-            due_dt = dt.datetime.fromtimestamp(due, dt.UTC)
-            now_dt = dt.datetime.fromtimestamp(now, dt.UTC)
-            if rec.misfire == "all":
-                times = [due_dt, *cron.occurrences(due_dt, now_dt, tz, limit=99)]
-            elif rec.misfire == "skip":
-                times = [due_dt] if now - due <= self.misfire_grace else []
-            else:
-                times = [due_dt]
-            next_run = cron.next_after(max(now_dt, due_dt), tz).timestamp()
-        except CronError as exc:
-            return [], None, str(exc)
-        jobs = [
-            NewJob(
-                target=rec.target,
-                args=rec.args,
-                kwargs=rec.kwargs,
-                queue=rec.queue,
-                state=State.ENQUEUED,
-                reason=f"Recurring job {rec.id!r} due at {t.isoformat()}",
-                tags=(f"recurring:{rec.id}",),
-                recurring_id=rec.id,
-            )
-            for t in times
-        ]
-        return jobs, next_run, None
-
 
 def _is_async_connection(connection: Any) -> bool:
     if asyncio.iscoroutinefunction(getattr(connection, "execute", None)):
         return True
     return type(connection).__name__ == "AsyncConnection"
-
-
-class RecurringJobs:
-    """Recurring jobs: cron schedules in a time zone that create ordinary jobs when due."""
-
-    def __init__(self, engine: JobEngine) -> None:
-        self._engine = engine
-
-    def add_or_update(
-        self,
-        recurring_id: str,
-        target: Callable[..., Any] | str,
-        cron: str,
-        /,
-        *args: Any,
-        tz: str = "UTC",
-        queue: str | None = None,
-        misfire: str = "once",
-        **kwargs: Any,
-    ) -> RecurringJob:
-        """Create or change a recurring job; an unchanged schedule keeps its next run time.
-
-        ``misfire`` says what happens to runs missed while no server ran: ``once`` (one run
-        for all of them, Hangfire's default), ``all`` (one run each, at most 100), ``skip``.
-        """
-        if not isinstance(recurring_id, str) or not recurring_id.strip() or len(recurring_id) > 200:
-            raise JobArgumentError(
-                f"recurring id {recurring_id!r} must be a non-empty string of at most 200 chars"
-            )
-        if misfire not in MISFIRE_MODES:
-            raise JobArgumentError(f"misfire= must be one of {MISFIRE_MODES}, got {misfire!r}")
-        engine = self._engine
-        schedule = Cron.parse(cron)
-        zone = parse_timezone(tz)
-        resolved: Target = engine.registry.resolve(target)
-        resolved.check_arguments(args, kwargs)
-        encoded_args, encoded_kwargs = dumps_args(args, kwargs)
-        now = engine.now()
-        existing = engine.storage.get_recurring(recurring_id)
-        if (
-            existing is not None
-            and existing.cron == cron
-            and existing.tz == tz
-            and existing.next_run_at is not None
-        ):
-            next_run = existing.next_run_at
-        else:
-            next_run = schedule.next_after(dt.datetime.fromtimestamp(now, dt.UTC), zone).timestamp()
-        rec = RecurringJob(
-            id=recurring_id,
-            target=resolved.name,
-            args=encoded_args,
-            kwargs=encoded_kwargs,
-            cron=cron,
-            tz=tz,
-            queue=queue or resolved.queue or engine.default_queue,
-            misfire=misfire,
-            next_run_at=next_run,
-        )
-        engine.storage.save_recurring(rec, now)
-        return rec
-
-    def trigger(self, recurring_id: str) -> int:
-        """Run a recurring job now, out of schedule; returns the new job's id."""
-        engine = self._engine
-
-        def one_now(rec: RecurringJob, now: float) -> tuple[list[NewJob], float | None, str | None]:
-            job = NewJob(
-                target=rec.target,
-                args=rec.args,
-                kwargs=rec.kwargs,
-                queue=rec.queue,
-                state=State.ENQUEUED,
-                reason=f"Recurring job {rec.id!r} triggered by hand",
-                tags=(f"recurring:{rec.id}",),
-                recurring_id=rec.id,
-            )
-            return [job], rec.next_run_at, rec.error
-
-        created, _ = engine.storage.fire_recurring(engine.now(), one_now, only=recurring_id)
-        engine.poke()
-        return created[0]
-
-    def remove(self, recurring_id: str) -> bool:
-        """Delete a recurring job (jobs it already created stay); whether it existed."""
-        return self._engine.storage.remove_recurring(recurring_id)
-
-    def get(self, recurring_id: str) -> RecurringJob:
-        """One recurring job; JobNotFoundError if there is none."""
-        rec = self._engine.storage.get_recurring(recurring_id)
-        if rec is None:
-            raise JobNotFoundError(f"recurring job {recurring_id!r} does not exist")
-        return rec
-
-    def list(self) -> list[RecurringJob]:
-        """Every recurring job."""
-        return self._engine.storage.list_recurring()

@@ -1,8 +1,8 @@
 """A SignalR-protocol hub for ASGI apps: transports, hubs, clients, groups and backplanes."""
 
-from diquis.realtime.audience import Audience, AudienceKind
-from diquis.realtime.backplane import Backplane, MemoryBackplane, backplane_from_url
-from diquis.realtime.clients import (
+from .audience import Audience, AudienceKind
+from .backplane import Backplane, MemoryBackplane, backplane_from_url
+from .clients import (
     CallerClients,
     ClientProxy,
     GroupManager,
@@ -10,7 +10,7 @@ from diquis.realtime.clients import (
     HubContext,
     SingleClientProxy,
 )
-from diquis.realtime.errors import (
+from .errors import (
     AuthenticationError,
     BackplaneError,
     ClientResultError,
@@ -21,15 +21,15 @@ from diquis.realtime.errors import (
     ProtocolError,
     RealtimeError,
 )
-from diquis.realtime.hub import Hub, HubCallerContext
-from diquis.realtime.identity import ANONYMOUS, Authenticator, AuthRequest, Identity
-from diquis.realtime.jwt_auth import jwt_authenticator
-from diquis.realtime.lifetime import publisher_context
-from diquis.realtime.options import HubOptions
-from diquis.realtime.protocol import JsonHubProtocol, MessagePackHubProtocol
-from diquis.realtime.routing import HubRoute
-from diquis.realtime.server import HubServer
-from diquis.realtime.streams import ClientStream, ClientStreamError
+from .hub import Hub, HubCallerContext
+from .identity import ANONYMOUS, Authenticator, AuthRequest, Identity
+from .jwt_auth import jwt_authenticator
+from .lifetime import publisher_context
+from .options import HubOptions
+from .protocol import JsonHubProtocol, MessagePackHubProtocol
+from .routing import HubRoute
+from .server import HubServer
+from .streams import ClientStream, ClientStreamError
 
 __all__ = [
     "ANONYMOUS",

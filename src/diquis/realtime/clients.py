@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from diquis.realtime.audience import Audience, AudienceKind, MessageSender
+from .audience import Audience, AudienceKind, MessageSender
 
 
 def _names(values: Iterable[str], what: str) -> tuple[str, ...]:

@@ -7,9 +7,9 @@ import logging
 from collections.abc import Set
 from typing import Any, Protocol
 
-from diquis.realtime.identity import Identity
-from diquis.realtime.protocol.messages import TRACKABLE, HubMessage, PingMessage
-from diquis.realtime.protocol.session import (
+from .identity import Identity
+from .protocol.messages import TRACKABLE, HubMessage, PingMessage
+from .protocol.session import (
     HandshakeCompleted,
     HandshakeFailed,
     MessageReceived,
@@ -17,10 +17,10 @@ from diquis.realtime.protocol.session import (
     ServerSession,
     SessionState,
 )
-from diquis.realtime.streams import ClientStream
-from diquis.realtime.transports.base import Transport
+from .streams import ClientStream
+from .transports.base import Transport
 
-logger = logging.getLogger("diquis.realtime.connection")
+log = logging.getLogger(__name__)
 
 _NO_GROUPS: frozenset[str] = frozenset()
 
@@ -230,11 +230,11 @@ class HubConnection:
                 self.enqueue(event.response)
                 await self._host.connection_opened(self)
             elif isinstance(event, HandshakeFailed):
-                logger.info("handshake refused on %s: %s", self.id, event.error)
+                log.info("handshake refused on %s: %s", self.id, event.error)
                 self.enqueue(event.response)
                 await self.close(event.error)
             elif isinstance(event, ProtocolViolation):
-                logger.info("closing %s for a protocol violation: %s", self.id, event.error)
+                log.info("closing %s for a protocol violation: %s", self.id, event.error)
                 if event.close is not None:
                     self.enqueue(event.close)
                 await self.close(event.error)

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from diquis.realtime.errors import HubDefinitionError, HubError
-from diquis.realtime.hub import HUB_BASE_NAMES, Hub
+from .errors import HubDefinitionError, HubError
+from .hub import HUB_BASE_NAMES, Hub
 
-logger = logging.getLogger("diquis.realtime.dispatch")
+log = logging.getLogger(__name__)
 
 
 def wire_key(name: str) -> str:

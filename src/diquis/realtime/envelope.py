@@ -14,9 +14,9 @@ from typing import Any
 
 import msgpack
 
-from diquis.realtime.audience import Audience, AudienceKind
-from diquis.realtime.errors import BackplaneError
-from diquis.realtime.protocol.msgpack_protocol import pack_value
+from .audience import Audience, AudienceKind
+from .errors import BackplaneError
+from .protocol.msgpack_protocol import pack_value
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from diquis.realtime.clients import CallerClients, GroupManager
-from diquis.realtime.identity import Identity
+from .clients import CallerClients, GroupManager
+from .identity import Identity
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from diquis.realtime.protocol.negotiate import TransportType
+from .protocol.negotiate import TransportType
 
 
 @dataclass(frozen=True, slots=True)

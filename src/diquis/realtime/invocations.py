@@ -8,12 +8,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from diquis.realtime.connection import HubConnection
-from diquis.realtime.dispatch import HubMethod, HubMethods, call, error_text, stream
-from diquis.realtime.errors import HubError
-from diquis.realtime.hub import Hub
-from diquis.realtime.lifetime import current_connection
-from diquis.realtime.protocol.messages import (
+from .connection import HubConnection
+from .dispatch import HubMethod, HubMethods, call, error_text, stream
+from .errors import HubError
+from .hub import Hub
+from .lifetime import current_connection
+from .protocol.messages import (
     CancelInvocationMessage,
     CloseMessage,
     CompletionMessage,
@@ -23,9 +23,9 @@ from diquis.realtime.protocol.messages import (
     StreamInvocationMessage,
     StreamItemMessage,
 )
-from diquis.realtime.streams import ClientStream
+from .streams import ClientStream
 
-logger = logging.getLogger("diquis.realtime.invocations")
+log = logging.getLogger(__name__)
 
 HubFactory = Callable[[HubConnection], Hub]
 CompletionSink = Callable[[HubConnection, str, Any, "str | None"], bool]
@@ -81,7 +81,7 @@ class Invoker:
         elif isinstance(message, PingMessage):
             return
         else:
-            logger.debug("ignoring %s from %s", type(message).__name__, connection.id)
+            log.debug("ignoring %s from %s", type(message).__name__, connection.id)
 
     def _run_aside(self, connection: HubConnection, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -90,7 +90,7 @@ class Invoker:
 
     def _fail(self, connection: HubConnection, invocation_id: str | None, error: str) -> None:
         if invocation_id is None:
-            logger.info("non-blocking invocation failed on %s: %s", connection.id, error)
+            log.info("non-blocking invocation failed on %s: %s", connection.id, error)
             return
         connection.send_message(CompletionMessage.with_error(invocation_id, error))
 
@@ -167,7 +167,7 @@ class Invoker:
             result = await call(method, bound)
         except Exception as exc:
             if not isinstance(exc, HubError):
-                logger.exception("hub method %s failed", method.name)
+                log.exception("hub method %s failed", method.name)
             self._fail(connection, invocation_id, error_text(message.target, exc, self._detailed))
             return
         finally:
@@ -178,7 +178,7 @@ class Invoker:
         try:
             frame = connection.session.write(CompletionMessage.with_result(invocation_id, result))
         except (TypeError, ValueError):
-            logger.exception("result of hub method %s is not serializable", method.name)
+            log.exception("result of hub method %s is not serializable", method.name)
             self._fail(
                 connection,
                 invocation_id,
@@ -222,7 +222,7 @@ class Invoker:
             pass
         except Exception as exc:
             if not isinstance(exc, HubError):
-                logger.exception("hub stream %s failed", method.name)
+                log.exception("hub stream %s failed", method.name)
             self._fail(connection, invocation_id, error_text(target, exc, self._detailed))
         finally:
             aclose = getattr(items, "aclose", None)
@@ -230,6 +230,6 @@ class Invoker:
                 try:
                     await aclose()
                 except Exception:
-                    logger.debug("closing stream %s failed", method.name, exc_info=True)
+                    log.debug("closing stream %s failed", method.name, exc_info=True)
             connection.streams.pop(invocation_id, None)
             self._release_uploads(connection, message)

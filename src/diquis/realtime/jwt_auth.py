@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import jwt
 
-from diquis.realtime.identity import Authenticator, AuthRequest, Identity
+from .identity import Authenticator, AuthRequest, Identity
 
 
 def jwt_authenticator(

@@ -6,11 +6,11 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 
-from diquis.realtime.connection import HubConnection
-from diquis.realtime.options import HubOptions
-from diquis.realtime.protocol.messages import AckMessage
+from .connection import HubConnection
+from .options import HubOptions
+from .protocol.messages import AckMessage
 
-logger = logging.getLogger("diquis.realtime.keepalive")
+log = logging.getLogger(__name__)
 
 CLIENT_TIMEOUT = "Server timeout elapsed without receiving a message from the client."
 HANDSHAKE_TIMEOUT = "Handshake was not completed in time."
@@ -39,7 +39,7 @@ async def sweep(
             and connection.identity.expires_at is not None
             and wall >= connection.identity.expires_at
         ):
-            logger.info("closing %s: its token expired", connection.id)
+            log.info("closing %s: its token expired", connection.id)
             await connection.close(TOKEN_EXPIRED)
         elif connection.detached_at is not None:
             # Between a dropped transport and a stateful reconnect: nothing to send to.
@@ -75,4 +75,4 @@ async def run_sweeper(
         try:
             await sweep(connections(), options, forget)
         except Exception:
-            logger.exception("keep-alive sweep failed")
+            log.exception("keep-alive sweep failed")

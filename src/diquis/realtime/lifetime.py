@@ -10,11 +10,11 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from diquis.realtime.audience import Audience, AudienceKind
-from diquis.realtime.backplane.base import Backplane
-from diquis.realtime.clients import HubContext
-from diquis.realtime.connection import HubConnection
-from diquis.realtime.envelope import (
+from .audience import Audience, AudienceKind
+from .backplane.base import Backplane
+from .clients import HubContext
+from .connection import HubConnection
+from .envelope import (
     GroupEnvelope,
     InvokeEnvelope,
     ResultEnvelope,
@@ -25,12 +25,12 @@ from diquis.realtime.envelope import (
     encode_result,
     encode_send,
 )
-from diquis.realtime.errors import BackplaneError, ClientResultError, HubError
-from diquis.realtime.protocol.base import HubProtocol
-from diquis.realtime.protocol.messages import InvocationMessage
-from diquis.realtime.registry import LocalConnections
+from .errors import BackplaneError, ClientResultError, HubError
+from .protocol.base import HubProtocol
+from .protocol.messages import InvocationMessage
+from .registry import LocalConnections
 
-logger = logging.getLogger("diquis.realtime.lifetime")
+log = logging.getLogger(__name__)
 
 DISCONNECTED = "Connection disconnected before the client returned a result."
 
@@ -290,7 +290,7 @@ class HubLifetime(BackplanePublisher):
         try:
             envelope = decode(payload)
         except BackplaneError:
-            logger.warning("ignoring a malformed backplane payload")
+            log.warning("ignoring a malformed backplane payload")
             return
         if envelope.hub != self.hub_name:
             return
@@ -322,4 +322,4 @@ class HubLifetime(BackplanePublisher):
 
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        logger.error("publishing a client result failed", exc_info=task.exception())
+        log.error("publishing a client result failed", exc_info=task.exception())

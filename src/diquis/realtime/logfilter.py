@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 
-from diquis.realtime.transports.websocket import refused_here
+from .transports.websocket import refused_here
 
 _TOKEN = re.compile(r"(access_token=)[^&\s\"]+")
 _NO_HANDSHAKE = "ASGI callable returned without completing handshake."

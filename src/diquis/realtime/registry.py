@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from diquis.realtime.audience import Audience, AudienceKind
-from diquis.realtime.connection import HubConnection
+from .audience import Audience, AudienceKind
+from .connection import HubConnection
 
 
 class LocalConnections:

@@ -7,7 +7,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
-from diquis.realtime.server import HubServer
+from .server import HubServer
 
 
 class HubRoute(BaseRoute):

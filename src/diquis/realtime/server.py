@@ -9,31 +9,31 @@ import secrets
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from diquis.realtime import logfilter
-from diquis.realtime.backplane import Backplane, MemoryBackplane, backplane_from_url
-from diquis.realtime.clients import CallerClients, GroupManager, HubContext
-from diquis.realtime.connection import HubConnection
-from diquis.realtime.dispatch import HubMethods
-from diquis.realtime.errors import AuthenticationError, ProtocolError
-from diquis.realtime.hub import Hub, HubCallerContext, bind_hub
-from diquis.realtime.identity import ANONYMOUS, Authenticator, AuthRequest, Identity
-from diquis.realtime.invocations import Invoker
-from diquis.realtime.keepalive import TOKEN_EXPIRED, run_sweeper
-from diquis.realtime.lifetime import HubLifetime
-from diquis.realtime.options import HubOptions
-from diquis.realtime.protocol.base import HubProtocol
-from diquis.realtime.protocol.json_protocol import JsonHubProtocol
-from diquis.realtime.protocol.messages import HubMessage
-from diquis.realtime.protocol.msgpack_protocol import MessagePackHubProtocol
-from diquis.realtime.protocol.negotiate import (
+from . import logfilter
+from .backplane import Backplane, MemoryBackplane, backplane_from_url
+from .clients import CallerClients, GroupManager, HubContext
+from .connection import HubConnection
+from .dispatch import HubMethods
+from .errors import AuthenticationError, ProtocolError
+from .hub import Hub, HubCallerContext, bind_hub
+from .identity import ANONYMOUS, Authenticator, AuthRequest, Identity
+from .invocations import Invoker
+from .keepalive import TOKEN_EXPIRED, run_sweeper
+from .lifetime import HubLifetime
+from .options import HubOptions
+from .protocol.base import HubProtocol
+from .protocol.json_protocol import JsonHubProtocol
+from .protocol.messages import HubMessage
+from .protocol.msgpack_protocol import MessagePackHubProtocol
+from .protocol.negotiate import (
     NegotiateResponse,
     TransportType,
     negotiate_error,
     parse_negotiate_version,
 )
-from diquis.realtime.protocol.session import ServerSession
-from diquis.realtime.registry import LocalConnections
-from diquis.realtime.transports.host import (
+from .protocol.session import ServerSession
+from .registry import LocalConnections
+from .transports.host import (
     Receive,
     Refused,
     Scope,
@@ -43,12 +43,12 @@ from diquis.realtime.transports.host import (
     query_value,
     respond,
 )
-from diquis.realtime.transports.http_send import serve_send
-from diquis.realtime.transports.long_polling import serve_delete, serve_poll
-from diquis.realtime.transports.sse import serve_event_stream
-from diquis.realtime.transports.websocket import deny, serve_websocket
+from .transports.http_send import serve_send
+from .transports.long_polling import serve_delete, serve_poll
+from .transports.sse import serve_event_stream
+from .transports.websocket import deny, serve_websocket
 
-logger = logging.getLogger("diquis.realtime.server")
+log = logging.getLogger(__name__)
 
 SHUTDOWN = "Server is shutting down."
 
@@ -257,7 +257,7 @@ class HubServer:
         except AuthenticationError:
             identity = None
         except Exception:
-            logger.exception("authenticator failed")
+            log.exception("authenticator failed")
             identity = None
         if identity is None:
             expired = self._expired_connection(scope)
@@ -350,7 +350,7 @@ class HubServer:
         try:
             await self._make_hub(connection).on_connected()
         except Exception:
-            logger.exception("on_connected failed for %s", connection.id)
+            log.exception("on_connected failed for %s", connection.id)
             await connection.close("An unexpected error occurred in on_connected.")
 
     async def dispatch(self, connection: HubConnection, message: HubMessage) -> None:
@@ -377,7 +377,7 @@ class HubServer:
         try:
             await self._make_hub(connection).on_disconnected(error)
         except Exception:
-            logger.exception("on_disconnected failed for %s", connection.id)
+            log.exception("on_disconnected failed for %s", connection.id)
 
     def _make_hub(self, connection: HubConnection) -> Hub:
         return bind_hub(

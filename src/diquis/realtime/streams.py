@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
-from diquis.realtime.errors import HubError
+from .errors import HubError
 
 
 class ClientStreamError(HubError):

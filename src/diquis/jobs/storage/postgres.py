@@ -19,27 +19,35 @@ from psycopg_pool import ConnectionPool
 
 from ..errors import ConfigurationError, JobNotFoundError
 from ..model import ClaimedJob, NewJob, Outcome, StateChange
-from ..states import State
-from .base import CLAIM_COLUMNS, LIVE_SQL, Storage, Waker, stats_bucket
+from ..monitoring import stats_bucket
+from ..states import CLAIM, SUCCEED, State
+from .connector import Connector, Waker
 from .schema import PG_SCHEMA
+from .sql import SqlStorage
+from .statements import CLAIM_COLUMNS, LIVE_SQL
+
+# state names the statements below spell out (the CASE is pinned to states.continuation_state
+# by tests/jobs/test_states.py on every parent state)
+_S = {s.name: s.value for s in State}
 
 _MIGRATION_LOCK = 0x0D1A_0B5  # pg_advisory_xact_lock key for schema changes
 
-_INSERT_JOB = f"""
+_INSERT_JOB = """
 WITH p AS (SELECT state FROM diquis_jobs WHERE id = %(parent)s FOR SHARE),
 s1 AS (
     SELECT CASE
         WHEN %(parent)s::bigint IS NULL THEN %(state)s::text
         WHEN NOT EXISTS (SELECT 1 FROM p) THEN 'Missing'
-        WHEN (SELECT state FROM p) = 'Succeeded' THEN 'Enqueued'
-        WHEN (SELECT state FROM p) IN ('Deleted', 'Failed') AND %(on)s = 'any' THEN 'Enqueued'
-        WHEN (SELECT state FROM p) = 'Deleted' THEN 'Deleted'
-        ELSE 'Awaiting' END AS state
+        WHEN (SELECT state FROM p) = '{SUCCEEDED}' THEN '{ENQUEUED}'
+        WHEN (SELECT state FROM p) IN ('{DELETED}', '{FAILED}') AND %(on)s = 'any'
+            THEN '{ENQUEUED}'
+        WHEN (SELECT state FROM p) = '{DELETED}' THEN '{DELETED}'
+        ELSE '{AWAITING}' END AS state
 ),
 s AS (
     SELECT state, CASE
         WHEN %(parent)s::bigint IS NULL THEN %(reason)s::text
-        WHEN state = 'Awaiting' THEN 'Waiting for job ' || %(parent)s::bigint
+        WHEN state = '{AWAITING}' THEN 'Waiting for job ' || %(parent)s::bigint
         ELSE 'Parent job ' || %(parent)s::bigint || ' is ' || (SELECT state FROM p) END AS reason
     FROM s1
 ),
@@ -48,11 +56,11 @@ ins AS (
         scheduled_at, enqueued_at, finished_at, unique_key, parent_id, continuation_on,
         recurring_id)
     SELECT %(target)s, %(args)s, %(kwargs)s, %(queue)s, s.state, s.reason, %(now)s,
-        %(scheduled_at)s, CASE WHEN s.state = 'Enqueued' THEN %(now)s END,
-        CASE WHEN s.state = 'Deleted' THEN %(now)s END, %(key)s, %(parent)s, %(on)s,
+        %(scheduled_at)s, CASE WHEN s.state = '{ENQUEUED}' THEN %(now)s END,
+        CASE WHEN s.state = '{DELETED}' THEN %(now)s END, %(key)s, %(parent)s, %(on)s,
         %(recurring)s
     FROM s WHERE s.state <> 'Missing'
-    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ({LIVE_SQL}) DO NOTHING
+    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ({LIVE}) DO NOTHING
     RETURNING id, state, reason
 ),
 h AS (
@@ -66,24 +74,30 @@ t AS (
 SELECT id, 1 FROM ins
 UNION ALL SELECT 0, 0 FROM s WHERE s.state = 'Missing'
 UNION ALL SELECT j.id, 2 FROM diquis_jobs j
-    WHERE %(key)s::text IS NOT NULL AND j.unique_key = %(key)s AND j.state IN ({LIVE_SQL})
+    WHERE %(key)s::text IS NOT NULL AND j.unique_key = %(key)s AND j.state IN ({LIVE})
     AND NOT EXISTS (SELECT 1 FROM ins)
 """
+_INSERT_JOB = (
+    _INSERT_JOB.replace("%(", "%%(")  # keep psycopg's placeholders through str.format
+    .replace("{LIVE}", LIVE_SQL)
+    .format(**_S)
+    .replace("%%(", "%(")
+)
 
 _CLAIM = f"""
 WITH c AS (
-    SELECT id FROM diquis_jobs WHERE state = 'Enqueued' AND queue = %(queue)s
+    SELECT id FROM diquis_jobs WHERE {CLAIM.sql_match()} AND queue = %(queue)s
     ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 ),
 u AS (
-    UPDATE diquis_jobs j SET state = 'Processing', reason = NULL, server_id = %(server)s,
+    UPDATE diquis_jobs j SET state = '{CLAIM.target.value}', reason = NULL, server_id = %(server)s,
         attempt = j.attempt + 1, started_at = GREATEST(%(now)s, j.enqueued_at)
     FROM c WHERE j.id = c.id
     RETURNING {", ".join("j." + c.strip() for c in CLAIM_COLUMNS.split(","))}
 ),
 h AS (
     INSERT INTO diquis_job_history (job_id, state, at, server_id, data)
-    SELECT id, 'Processing', %(now)s, %(server)s,
+    SELECT id, '{CLAIM.target.value}', %(now)s, %(server)s,
         CASE WHEN enqueued_at IS NULL THEN NULL ELSE
         json_build_object('latency_ms',
             round((GREATEST(%(now)s - enqueued_at, 0) * 1000)::numeric, 3))::text
@@ -93,7 +107,7 @@ h AS (
 SELECT * FROM u ORDER BY id
 """
 
-_FINISH = """
+_FINISH = f"""
 WITH d AS (
     SELECT * FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(states)s::text[],
         %(reasons)s::text[], %(expire)s::float8[], %(results)s::text[], %(errors)s::text[],
@@ -102,11 +116,11 @@ WITH d AS (
 ),
 u AS (
     UPDATE diquis_jobs j SET state = d.state, reason = d.reason,
-        finished_at = CASE WHEN d.state = 'Scheduled' THEN NULL ELSE %(now)s END,
+        finished_at = CASE WHEN d.state = '{State.SCHEDULED.value}' THEN NULL ELSE %(now)s END,
         expire_at = d.expire_at, result = d.result, error = d.error,
         scheduled_at = d.scheduled_at, retry_count = d.retry_count
     FROM d
-    WHERE j.id = d.id AND j.state = 'Processing' AND j.server_id = %(server)s
+    WHERE j.id = d.id AND {SUCCEED.sql_match("j.state")} AND j.server_id = %(server)s
         AND j.attempt = d.attempt
     RETURNING j.id, j.state
 ),
@@ -121,20 +135,20 @@ h AS (
 s AS (
     INSERT INTO diquis_stats (bucket, state, server_id, count)
     SELECT %(bucket)s, state, %(server)s, count(*) FROM u
-    WHERE state IN ('Succeeded', 'Failed') GROUP BY state
+    WHERE state IN ('{State.SUCCEEDED.value}', '{State.FAILED.value}') GROUP BY state
     ON CONFLICT (bucket, state, server_id) DO UPDATE SET count = diquis_stats.count + excluded.count
 )
 SELECT id, state FROM u
 """
 
 
-class PostgresStorage(Storage):
-    """Jobs in a PostgreSQL database, shared by any number of servers."""
+class PostgresConnector(Connector):
+    """A PostgreSQL database through a psycopg pool."""
 
     name = "postgresql"
     lock_for_update = " FOR UPDATE"
     lock_for_share = " FOR SHARE"
-    lock_skip_locked = " FOR UPDATE SKIP LOCKED"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         self.url = url
@@ -198,6 +212,29 @@ class PostgresStorage(Storage):
             self._pool.close()
             self._pool = None
 
+    # -- notifications ------------------------------------------------------------------
+
+    async def state_changes(self, poll_interval: float = 0.05) -> AsyncIterator[StateChange]:
+        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+            await conn.execute("LISTEN diquis_state")
+            async for note in conn.notifies():
+                for item in note.payload.split(","):
+                    job_id, _, state = item.partition(":")
+                    yield StateChange(int(job_id), State(state))
+
+    def waker(self, queues: Sequence[str]) -> Waker:
+        return _ListenWaker(self.url, queues)
+
+
+class PostgresStorage(SqlStorage):
+    """Jobs in a PostgreSQL database, shared by any number of servers."""
+
+    connector: PostgresConnector
+
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        super().__init__(PostgresConnector(url, pool_size=pool_size))
+        self.url = url
+
     # -- hot paths in one statement each -------------------------------------------------
 
     @staticmethod
@@ -222,10 +259,9 @@ class PostgresStorage(Storage):
         rows = conn.execute(_INSERT_JOB, self._insert_params(job, now)).fetchall()
         return self._inserted(conn, job, rows)
 
-    async def ainsert_job(
-        self, conn: psycopg.AsyncConnection[Any], job: NewJob, now: float
-    ) -> tuple[int, bool]:
+    async def acreate_job(self, connection: Any, job: NewJob, now: float) -> tuple[int, bool]:
         """insert_job on an async connection (the caller's transaction)."""
+        conn: psycopg.AsyncConnection[Any] = self.driver_connection(connection)
         cur = await conn.execute(_INSERT_JOB, self._insert_params(job, now))
         rows = await cur.fetchall()
         if not rows and job.unique_key is not None:
@@ -285,19 +321,6 @@ class PostgresStorage(Storage):
             if finished:
                 self.resolve_continuations(conn, now, finished)
         return len(rows)
-
-    # -- notifications ------------------------------------------------------------------
-
-    async def state_changes(self, poll_interval: float = 0.05) -> AsyncIterator[StateChange]:
-        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-            await conn.execute("LISTEN diquis_state")
-            async for note in conn.notifies():
-                for item in note.payload.split(","):
-                    job_id, _, state = item.partition(":")
-                    yield StateChange(int(job_id), State(state))
-
-    def waker(self, queues: Sequence[str]) -> Waker:
-        return _ListenWaker(self.url, queues)
 
 
 class _ListenWaker(Waker):

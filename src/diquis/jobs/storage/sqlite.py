@@ -14,9 +14,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..errors import ConfigurationError
 from ..model import ClaimedJob, StateChange
-from ..states import State
-from .base import CLAIM_COLUMNS, Storage, Waker, marks
+from ..states import CLAIM, State
+from .connector import Connector, Waker
 from .schema import SCHEMA_VERSION, SQLITE_SCHEMA
+from .sql import SqlStorage
+from .statements import CLAIM_COLUMNS, INSERT_HISTORY_FULL
 
 _SYNC_MODES = {"off", "normal", "full", "extra"}
 
@@ -38,8 +40,18 @@ def sqlite_path(url: str) -> tuple[Path, dict[str, str]]:
     return Path(raw), options
 
 
-class SQLiteStorage(Storage):
-    """Jobs in one SQLite file; each thread gets its own connection."""
+# one statement: pick the oldest Enqueued rows of a queue and mark them ours
+CLAIM_QUEUE = (
+    f"UPDATE diquis_jobs SET state = '{CLAIM.target.value}', reason = NULL, server_id = :server,"
+    " attempt = attempt + 1, started_at = max(:now, coalesce(enqueued_at, :now))"
+    f" WHERE id IN (SELECT id FROM diquis_jobs WHERE {CLAIM.sql_match()}"
+    " AND queue = :queue ORDER BY id LIMIT :limit)"
+    f" RETURNING {CLAIM_COLUMNS}"
+)
+
+
+class SQLiteConnector(Connector):
+    """One SQLite file; each thread gets its own connection (autocommit; we BEGIN ourselves)."""
 
     name = "sqlite"
 
@@ -87,9 +99,6 @@ class SQLiteStorage(Storage):
             raise
         conn.execute("COMMIT")
 
-    def sql(self, query: str) -> str:
-        return query
-
     def execute(self, conn: Any, query: str, params: Sequence[Any] = ()) -> Any:
         return conn.execute(query, params)
 
@@ -129,25 +138,6 @@ class SQLiteStorage(Storage):
                 conn.close()
         self._local = threading.local()
 
-    def claim_queue(
-        self, conn: Any, server_id: str, queue: str, limit: int, now: float
-    ) -> list[ClaimedJob]:
-        rows = conn.execute(
-            "UPDATE diquis_jobs SET state = 'Processing', reason = NULL, server_id = :server,"
-            " attempt = attempt + 1, started_at = max(:now, coalesce(enqueued_at, :now))"
-            " WHERE id IN (SELECT id FROM diquis_jobs WHERE state = 'Enqueued'"
-            " AND queue = :queue ORDER BY id LIMIT :limit)"
-            f" RETURNING {CLAIM_COLUMNS}",
-            {"server": server_id, "now": now, "queue": queue, "limit": limit},
-        ).fetchall()
-        claimed = [ClaimedJob(*r) for r in sorted(rows)]
-        conn.executemany(
-            "INSERT INTO diquis_job_history (job_id, state, at, server_id, data)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [(j.id, State.PROCESSING.value, now, server_id, _latency(j, now)) for j in claimed],
-        )
-        return claimed
-
     async def state_changes(self, poll_interval: float = 0.05) -> AsyncIterator[StateChange]:
         conn = self.connect()
         try:
@@ -169,6 +159,33 @@ class SQLiteStorage(Storage):
 
     def waker(self, queues: Sequence[str]) -> Waker:
         return _DataVersionWaker(self.connect())
+
+
+class SQLiteStorage(SqlStorage):
+    """Jobs in one SQLite file (WAL), safe for several processes on one machine."""
+
+    connector: SQLiteConnector
+
+    def __init__(self, url: str, *, busy_timeout: float = 30.0) -> None:
+        super().__init__(SQLiteConnector(url, busy_timeout=busy_timeout))
+        self.url = url
+        self.path = self.connector.path
+
+    def claim_queue(
+        self, conn: Any, server_id: str, queue: str, limit: int, now: float
+    ) -> list[ClaimedJob]:
+        rows = conn.execute(
+            CLAIM_QUEUE, {"server": server_id, "now": now, "queue": queue, "limit": limit}
+        ).fetchall()
+        claimed = [ClaimedJob(*r) for r in sorted(rows)]
+        conn.executemany(
+            INSERT_HISTORY_FULL,
+            [
+                (j.id, State.PROCESSING.value, now, None, server_id, _latency(j, now))
+                for j in claimed
+            ],
+        )
+        return claimed
 
 
 def enable_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
@@ -242,4 +259,4 @@ class _DataVersionWaker(Waker):
         self._conn.close()
 
 
-__all__ = ["SQLiteStorage", "marks"]
+__all__ = ["SQLiteConnector", "SQLiteStorage", "enable_wal", "sqlite_path"]

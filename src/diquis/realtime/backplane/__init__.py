@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from diquis.realtime.backplane.base import Backplane, Handler
-from diquis.realtime.backplane.memory import MemoryBackplane
-from diquis.realtime.errors import BackplaneError
+from ..errors import BackplaneError
+from .base import Backplane, Handler
+from .memory import MemoryBackplane
 
 __all__ = ["Backplane", "Handler", "MemoryBackplane", "backplane_from_url"]
 
@@ -29,17 +29,17 @@ def backplane_from_url(url: str) -> Backplane:
         name = url[len("memory://") :] if url.startswith("memory://") else ""
         return MemoryBackplane(name or None)
     if scheme in ("postgresql", "postgres"):
-        from diquis.realtime.backplane.postgres import PostgresBackplane
+        from .postgres import PostgresBackplane
 
         clean, channel = _pop_query(url, "channel")
         return PostgresBackplane(clean, channel=channel or "diquis_realtime")
     if scheme in ("redis", "rediss", "unix"):
-        from diquis.realtime.backplane.redis import RedisBackplane
+        from .redis import RedisBackplane
 
         clean, channel = _pop_query(url, "channel")
         return RedisBackplane(clean, channel=channel or "diquis:realtime")
     if scheme == "sqlite":
-        from diquis.realtime.backplane.sqlite import SqliteOutboxBackplane
+        from .sqlite import SqliteOutboxBackplane
 
         location, _, query = url.partition("?")
         interval = dict(parse_qsl(query)).get("poll_interval")

@@ -8,7 +8,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 
-logger = logging.getLogger("diquis.realtime.backplane")
+log = logging.getLogger(__name__)
 
 Handler = Callable[[str], Awaitable[None]]
 
@@ -47,7 +47,7 @@ class Backplane(ABC):
             try:
                 await handler(payload)
             except Exception:
-                logger.exception("backplane handler failed")
+                log.exception("backplane handler failed")
 
     async def _keep_receiving(
         self,
@@ -63,7 +63,7 @@ class Backplane(ABC):
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.exception("%s; retrying", lost)
+                log.exception("%s; retrying", lost)
                 await asyncio.sleep(retry_delay)
                 with contextlib.suppress(Exception):
                     await reconnect()

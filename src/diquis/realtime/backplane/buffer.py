@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-logger = logging.getLogger("diquis.realtime.backplane")
+log = logging.getLogger(__name__)
 
 
 class PublishBuffer:
@@ -58,7 +58,7 @@ class PublishBuffer:
                 await self._send(payload)
                 return
             except self._errors as exc:
-                logger.warning("backplane unreachable (%s); holding messages", type(exc).__name__)
+                log.warning("backplane unreachable (%s); holding messages", type(exc).__name__)
         self._hold(payload)
 
     def _hold(self, payload: str) -> None:
@@ -71,7 +71,7 @@ class PublishBuffer:
 
     def _drop(self, count: int) -> None:
         if self.dropped == 0 or count > 1:
-            logger.warning(
+            log.warning(
                 "dropped %d held backplane message(s) (over %d kept or %gs old); their "
                 "notifications stay in the inbox", count, self.max_messages, self.max_age,
             )  # fmt: skip
@@ -98,7 +98,7 @@ class PublishBuffer:
                 if receivers == 0:
                     break  # back, but nobody has subscribed again yet
                 self._held.popleft()
-        logger.info("backplane reachable again; held messages sent")
+        log.info("backplane reachable again; held messages sent")
 
     async def close(self) -> None:
         """Stop retrying (what is still held is dropped)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 import weakref
 
-from diquis.realtime.backplane.base import Backplane
+from .base import Backplane
 
 _BUSES: weakref.WeakValueDictionary[str, _Bus] = weakref.WeakValueDictionary()
 

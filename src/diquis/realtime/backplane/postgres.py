@@ -9,9 +9,9 @@ import logging
 import psycopg
 from psycopg import sql
 
-from diquis.realtime.backplane.base import Backplane
+from .base import Backplane
 
-logger = logging.getLogger("diquis.realtime.backplane.postgres")
+log = logging.getLogger(__name__)
 
 # NOTIFY refuses payloads of 8000 bytes or more; keep a margin for the one-byte marker.
 INLINE_LIMIT = 7900
@@ -108,7 +108,7 @@ class PostgresBackplane(Backplane):
         elif raw.startswith(STORED):
             payload = await self._fetch(int(raw[1:]))
             if payload is None:
-                logger.warning("backplane payload %s was pruned before it was read", raw)
+                log.warning("backplane payload %s was pruned before it was read", raw)
             else:
                 await self._dispatch(payload)
 

@@ -9,8 +9,8 @@ import redis.asyncio as aioredis
 import redis.exceptions
 from redis.asyncio.client import PubSub
 
-from diquis.realtime.backplane.base import Backplane
-from diquis.realtime.backplane.buffer import PublishBuffer
+from .base import Backplane
+from .buffer import PublishBuffer
 
 
 class RedisBackplane(Backplane):

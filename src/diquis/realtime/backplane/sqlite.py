@@ -9,9 +9,9 @@ import sqlite3
 import threading
 import time
 
-from diquis.realtime.backplane.base import Backplane
+from .base import Backplane
 
-logger = logging.getLogger("diquis.realtime.backplane.sqlite")
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS diquis_realtime_outbox (
@@ -98,7 +98,7 @@ class SqliteOutboxBackplane(Backplane):
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.exception("sqlite backplane poll failed")
+                log.exception("sqlite backplane poll failed")
                 rows = []
             for row_id, payload in rows:
                 self._cursor_id = row_id

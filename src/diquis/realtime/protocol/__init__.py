@@ -1,14 +1,14 @@
 """Sans-IO SignalR protocol: bytes and objects in, bytes and objects out, no sockets."""
 
-from diquis.realtime.protocol.base import HubProtocol, TransferFormat
-from diquis.realtime.protocol.depth import MAX_DEPTH, NestingTooDeepError
-from diquis.realtime.protocol.handshake import (
+from .base import HubProtocol, TransferFormat
+from .depth import MAX_DEPTH, NestingTooDeepError
+from .handshake import (
     HandshakeRequest,
     parse_handshake_request,
     write_handshake_response,
 )
-from diquis.realtime.protocol.json_protocol import JsonHubProtocol
-from diquis.realtime.protocol.messages import (
+from .json_protocol import JsonHubProtocol
+from .messages import (
     AckMessage,
     CancelInvocationMessage,
     CloseMessage,
@@ -21,16 +21,16 @@ from diquis.realtime.protocol.messages import (
     StreamInvocationMessage,
     StreamItemMessage,
 )
-from diquis.realtime.protocol.msgpack_protocol import BinaryRecordReader, MessagePackHubProtocol
-from diquis.realtime.protocol.negotiate import (
+from .msgpack_protocol import BinaryRecordReader, MessagePackHubProtocol
+from .negotiate import (
     AvailableTransport,
     NegotiateResponse,
     TransportType,
     parse_negotiate_version,
 )
-from diquis.realtime.protocol.records import RECORD_SEPARATOR, RecordReader, write_record
-from diquis.realtime.protocol.replay import ReplayBuffer
-from diquis.realtime.protocol.session import (
+from .records import RECORD_SEPARATOR, RecordReader, write_record
+from .replay import ReplayBuffer
+from .session import (
     HandshakeCompleted,
     HandshakeFailed,
     MessageReceived,

@@ -6,8 +6,8 @@ import enum
 from abc import ABC, abstractmethod
 from typing import Protocol
 
-from diquis.realtime.errors import ProtocolError
-from diquis.realtime.protocol.messages import HubMessage
+from ..errors import ProtocolError
+from .messages import HubMessage
 
 
 class TransferFormat(enum.Enum):

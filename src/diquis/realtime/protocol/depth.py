@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from diquis.realtime.errors import ProtocolError
+from ..errors import ProtocolError
 
 MAX_DEPTH = 64
 """Deepest array/object nesting accepted in a message (System.Text.Json's default too)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from diquis.realtime.errors import HandshakeError
-from diquis.realtime.protocol.depth import NestingTooDeepError, check_json_depth
-from diquis.realtime.protocol.records import write_record
+from ..errors import HandshakeError
+from .depth import NestingTooDeepError, check_json_depth
+from .records import write_record
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from diquis.realtime.errors import ProtocolError
-from diquis.realtime.protocol.base import HubProtocol, RecordSplitter, TransferFormat
-from diquis.realtime.protocol.depth import MAX_DEPTH, check_json_depth
-from diquis.realtime.protocol.messages import (
+from ..errors import ProtocolError
+from .base import HubProtocol, RecordSplitter, TransferFormat
+from .depth import MAX_DEPTH, check_json_depth
+from .messages import (
     AckMessage,
     CancelInvocationMessage,
     CloseMessage,
@@ -24,7 +24,7 @@ from diquis.realtime.protocol.messages import (
     StreamInvocationMessage,
     StreamItemMessage,
 )
-from diquis.realtime.protocol.records import RecordReader, write_record
+from .records import RecordReader, write_record
 
 _PING = write_record(b'{"type":6}')
 

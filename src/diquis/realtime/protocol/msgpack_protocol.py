@@ -8,10 +8,10 @@ from typing import Any
 
 import msgpack
 
-from diquis.realtime.errors import MessageTooLargeError, ProtocolError
-from diquis.realtime.protocol.base import HubProtocol, RecordSplitter, TransferFormat
-from diquis.realtime.protocol.depth import MAX_DEPTH, NestingTooDeepError, check_value_depth
-from diquis.realtime.protocol.messages import (
+from ..errors import MessageTooLargeError, ProtocolError
+from .base import HubProtocol, RecordSplitter, TransferFormat
+from .depth import MAX_DEPTH, NestingTooDeepError, check_value_depth
+from .messages import (
     AckMessage,
     CancelInvocationMessage,
     CloseMessage,

@@ -7,8 +7,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from diquis.realtime.errors import ProtocolError
-from diquis.realtime.protocol.base import TransferFormat
+from ..errors import ProtocolError
+from .base import TransferFormat
 
 MAX_NEGOTIATE_VERSION = 1
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from diquis.realtime.errors import MessageTooLargeError
+from ..errors import MessageTooLargeError
 
 RECORD_SEPARATOR = b"\x1e"
 

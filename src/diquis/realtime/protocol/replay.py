@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import deque
 
-from diquis.realtime.errors import ProtocolError
-from diquis.realtime.protocol.base import HubProtocol
-from diquis.realtime.protocol.messages import SequenceMessage
+from ..errors import ProtocolError
+from .base import HubProtocol
+from .messages import SequenceMessage
 
 
 class ReplayBuffer:

@@ -6,18 +6,18 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from diquis.realtime.errors import HandshakeError, ProtocolError
-from diquis.realtime.protocol.base import HubProtocol, RecordSplitter
-from diquis.realtime.protocol.handshake import parse_handshake_request, write_handshake_response
-from diquis.realtime.protocol.messages import (
+from ..errors import HandshakeError, ProtocolError
+from .base import HubProtocol, RecordSplitter
+from .handshake import parse_handshake_request, write_handshake_response
+from .messages import (
     TRACKABLE,
     AckMessage,
     CloseMessage,
     HubMessage,
     SequenceMessage,
 )
-from diquis.realtime.protocol.records import RECORD_SEPARATOR, RecordReader
-from diquis.realtime.protocol.replay import ReplayBuffer
+from .records import RECORD_SEPARATOR, RecordReader
+from .replay import ReplayBuffer
 
 STATEFUL_RECONNECT_VERSION = 2
 """The hub protocol version from which Ack and Sequence messages exist."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from diquis.realtime.protocol.negotiate import TransportType
+from ..protocol.negotiate import TransportType
 
 
 class Transport(ABC):

@@ -6,10 +6,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
-from diquis.realtime.connection import HubConnection
-from diquis.realtime.identity import Identity
-from diquis.realtime.options import HubOptions
-from diquis.realtime.protocol.negotiate import TransportType
+from ..connection import HubConnection
+from ..identity import Identity
+from ..options import HubOptions
+from ..protocol.negotiate import TransportType
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

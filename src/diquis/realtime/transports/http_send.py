@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from diquis.realtime.transports.host import Receive, Refused, Scope, Send, TransportHost, respond
+from .host import Receive, Refused, Scope, Send, TransportHost, respond
 
 
 async def serve_send(host: TransportHost, scope: Scope, receive: Receive, send: Send) -> None:

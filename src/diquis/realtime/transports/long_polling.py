@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from diquis.realtime.connection import HubConnection
-from diquis.realtime.protocol.base import TransferFormat
-from diquis.realtime.protocol.negotiate import TransportType
-from diquis.realtime.transports.base import Transport
-from diquis.realtime.transports.host import Receive, Refused, Scope, Send, TransportHost, respond
+from ..connection import HubConnection
+from ..protocol.base import TransferFormat
+from ..protocol.negotiate import TransportType
+from .base import Transport
+from .host import Receive, Refused, Scope, Send, TransportHost, respond
 
 
 class _Poll:

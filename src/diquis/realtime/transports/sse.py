@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from diquis.realtime.connection import HubConnection
-from diquis.realtime.protocol.negotiate import TransportType
-from diquis.realtime.transports.base import Transport
-from diquis.realtime.transports.host import Receive, Refused, Scope, Send, TransportHost, respond
+from ..connection import HubConnection
+from ..protocol.negotiate import TransportType
+from .base import Transport
+from .host import Receive, Refused, Scope, Send, TransportHost, respond
 
 
 def encode_event(data: bytes) -> bytes:

@@ -7,12 +7,12 @@ import contextlib
 import contextvars
 import logging
 
-from diquis.realtime.connection import HubConnection
-from diquis.realtime.eager import start_eagerly
-from diquis.realtime.protocol.base import TransferFormat
-from diquis.realtime.protocol.negotiate import TransportType
-from diquis.realtime.transports.base import Transport
-from diquis.realtime.transports.host import (
+from ..connection import HubConnection
+from ..eager import start_eagerly
+from ..protocol.base import TransferFormat
+from ..protocol.negotiate import TransportType
+from .base import Transport
+from .host import (
     Receive,
     Refused,
     Scope,
@@ -21,7 +21,7 @@ from diquis.realtime.transports.host import (
     query_value,
 )
 
-logger = logging.getLogger("diquis.realtime.websocket")
+log = logging.getLogger(__name__)
 
 refused_here: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "diquis_websocket_refused", default=False
@@ -75,7 +75,7 @@ class WebSocketTransport(Transport):
         try:
             await self._send({"type": "websocket.close", "code": 1000})
         except Exception:
-            logger.debug("closing a superseded websocket failed", exc_info=True)
+            log.debug("closing a superseded websocket failed", exc_info=True)
         finally:
             self._writing = False
             self._writer = None
@@ -99,7 +99,7 @@ class WebSocketTransport(Transport):
                 await self._send({"type": "websocket.close", "code": 1000})
         except Exception:
             # The peer is gone; the receive loop notices and closes the connection.
-            logger.debug("websocket write failed", exc_info=True)
+            log.debug("websocket write failed", exc_info=True)
         finally:
             self._writing = False
             self._writer = None
@@ -110,7 +110,7 @@ async def deny(scope: Scope, send: Send, status: int, detail: str) -> None:
 
     Logs one INFO line, without the query string (it may hold the access token).
     """
-    logger.info("refused WebSocket %s: %d %s", scope.get("path", ""), status, detail)
+    log.info("refused WebSocket %s: %d %s", scope.get("path", ""), status, detail)
     refused_here.set(True)
     if "websocket.http.response" in scope.get("extensions", {}):
         body = detail.encode()
@@ -157,7 +157,7 @@ async def serve_websocket(host: TransportHost, scope: Scope, receive: Receive, s
     transport = WebSocketTransport(host, connection, send)
     await send({"type": "websocket.accept"})
     if resuming:
-        logger.debug("connection %s resumed on a new websocket", connection.id)
+        log.debug("connection %s resumed on a new websocket", connection.id)
         connection.last_received = host.now()
         connection.resume(transport)
     else:
@@ -174,7 +174,7 @@ async def serve_websocket(host: TransportHost, scope: Scope, receive: Receive, s
             elif kind == "websocket.disconnect":
                 break
     except Exception:
-        logger.exception("websocket connection %s failed", connection.id)
+        log.exception("websocket connection %s failed", connection.id)
         error = "An unexpected error occurred on the server."
     finally:
         if transport.superseded:

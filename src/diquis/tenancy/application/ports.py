@@ -194,11 +194,3 @@ class FaultInjector(Protocol):
     async def step(self, name: str) -> None:
         """Called before each step: may wait (demo delay) or raise an injected fault."""
         ...
-
-
-class Clock(Protocol):
-    """The time, as an aware datetime."""
-
-    def __call__(self) -> Any:
-        """Now."""
-        ...

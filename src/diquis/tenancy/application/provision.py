@@ -17,7 +17,7 @@ from .ports import (
     UserDirectory,
 )
 
-log = logging.getLogger("diquis.tenancy")
+log = logging.getLogger(__name__)
 
 
 class ProvisioningError(Exception):

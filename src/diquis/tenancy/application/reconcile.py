@@ -26,7 +26,7 @@ from .ports import (
 )
 from .provision import welcome_key
 
-log = logging.getLogger("diquis.tenancy")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from sqlalchemy import exc as sa_exc
 
 from .db import DatabaseBusyError
 
-log = logging.getLogger("diquis.tenancy")
+log = logging.getLogger(__name__)
 
 RETRY_AFTER = "5"
 

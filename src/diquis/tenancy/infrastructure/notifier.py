@@ -16,7 +16,7 @@ from ..domain import Tenant
 from .db import Catalog, notifications
 from .repositories import SqlUsers, utcnow
 
-log = logging.getLogger("diquis.tenancy")
+log = logging.getLogger(__name__)
 SUPERADMINS_GROUP = "superadmins"
 
 

@@ -21,7 +21,7 @@ from ..domain import Tenant
 from . import migrations
 from .db import Catalog, installation, make_engine, tenant_database_claims
 
-log = logging.getLogger("diquis.tenancy")
+log = logging.getLogger(__name__)
 
 #: the table in every tenant database that says which installation and tenant it belongs to
 MARKER_TABLE = "diquis_tenant_marker"

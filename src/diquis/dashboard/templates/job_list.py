@@ -1,0 +1,115 @@
+"""One state's list of jobs (the Enqueued list with its queues)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ...jobs import Job, State
+from ..layout import SLUG_OF, Context, Rendered, job_link, pager
+from ..markup import Html, esc, join, tag, when
+from ..views import PAGE_SIZE, JobList
+from .parts import bulk_buttons, job_rows, live_list, search_form
+
+STATE_HELP = {
+    State.ENQUEUED: "Waiting in a queue for a free worker.",
+    State.SCHEDULED: "Waiting for their time: delayed jobs and retries.",
+    State.PROCESSING: "Running on a server now.",
+    State.SUCCEEDED: "Finished without error; kept for a while, then expired.",
+    State.FAILED: "Out of retries: they stay here until someone requeues or deletes them.",
+    State.DELETED: "Deleted by hand or cancelled; kept for a while, then expired.",
+    State.AWAITING: "Continuations waiting for their parent job to finish.",
+}
+
+#: each state's own columns: headers, and the cells of one job
+COLUMNS: dict[State, list[str]] = {
+    State.ENQUEUED: ["Queue", "Enqueued"],
+    State.SCHEDULED: ["Queue", "Runs", "Reason"],
+    State.PROCESSING: ["Server", "Started"],
+    State.SUCCEEDED: ["Finished", "Expires"],
+    State.FAILED: ["Error", "Failed"],
+    State.DELETED: ["Reason", "Deleted"],
+    State.AWAITING: ["Parent", "Starts when", "Created"],
+}
+
+
+def _cells(ctx: Context, state: State, job: Job) -> Sequence[object]:
+    now = ctx.now
+    if state is State.ENQUEUED:
+        return [tag("span", job.queue, class_="chip"), when(job.enqueued_at, now)]
+    if state is State.SCHEDULED:
+        return [
+            tag("span", job.queue, class_="chip"),
+            when(job.scheduled_at, now),
+            tag("span", job.reason, class_="reason"),
+        ]
+    if state is State.PROCESSING:
+        return [tag("span", job.server_id, class_="mono"), when(job.started_at, now)]
+    if state is State.SUCCEEDED:
+        return [when(job.finished_at, now), when(job.expire_at, now)]
+    if state is State.FAILED:
+        return [
+            tag("span", job.error or job.reason, class_="error-text"),
+            when(job.finished_at, now),
+        ]
+    if state is State.DELETED:
+        return [tag("span", job.reason, class_="reason"), when(job.finished_at, now)]
+    return [
+        job_link(ctx, job.parent_id),
+        f"parent {'ends' if job.continuation_on == 'any' else 'succeeds'}",
+        when(job.created_at, now),
+    ]
+
+
+def _queues(ctx: Context, queues: list[tuple[str, int]], chosen: str | None) -> Html:
+    links = join(
+        tag(
+            "a",
+            Html(f"<span>{esc(q)}</span>{tag('span', n, class_='count')}"),
+            href=ctx.url("/jobs/enqueued", queue=q),
+            class_="queue",
+            aria_current="true" if q == chosen else None,
+        )
+        for q, n in queues
+    )
+    everything = tag(
+        "a",
+        "All queues",
+        href=ctx.url("/jobs/enqueued"),
+        class_="queue",
+        aria_current="true" if chosen is None else None,
+    )
+    return Html(f'<nav class="queues" aria-label="Queues">{everything}{links}</nav>')
+
+
+def render(ctx: Context, view: JobList) -> Rendered:
+    state = view.state
+    empty = f"No {state.value.lower()} jobs" + (
+        f" matching “{view.query}”." if view.search else "."
+    )
+    listing = job_rows(
+        ctx,
+        COLUMNS[state],
+        view.jobs,
+        lambda job: _cells(ctx, state, job),
+        selectable=view.selectable,
+        empty=empty,
+    )
+    parts = [
+        '<div class="page-head">',
+        f"<h1>{esc(state.value)} jobs</h1>",
+        tag("span", view.total, class_="total muted"),
+        "</div>",
+        tag("p", STATE_HELP[state], class_="lead"),
+    ]
+    if view.queues is not None:
+        parts.append(_queues(ctx, view.queues, view.queue))
+    parts.append(search_form(ctx, view.query, {"queue": view.queue or ""}))
+    region = Html(
+        (bulk_buttons(ctx, state) if view.selectable and view.jobs else "")
+        + listing
+        + pager(
+            ctx, view.page, view.has_next, view.total, PAGE_SIZE, q=view.search, queue=view.queue
+        )
+    )
+    parts.append(live_list(ctx, region))
+    return Rendered(f"{state.value} jobs", Html("".join(parts)), SLUG_OF[state], live="list")

@@ -1,0 +1,204 @@
+"""The :class:`Server`: one job server's duties, wired together and run in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .duty import Duty, Io
+from .executor import Executor
+from .heartbeat import Heartbeat
+from .lifeline import Lifeline
+from .producer import Producer
+from .pruner import Pruner
+from .stager import Stager
+from .writer import OutcomeWriter
+
+if TYPE_CHECKING:
+    from ..engine import JobEngine
+
+log = logging.getLogger(__name__)
+
+
+class Server:
+    """Runs jobs from ``queues`` (first = highest priority) with ``concurrency`` slots."""
+
+    def __init__(
+        self,
+        engine: JobEngine,
+        *,
+        queues: Sequence[str] = ("default",),
+        concurrency: int = 10,
+        name: str | None = None,
+        heartbeat_interval: float = 2.0,
+        server_timeout: float = 15.0,
+        shutdown_timeout: float = 15.0,
+        poll_interval: float = 1.0,
+        scheduler_interval: float = 1.0,
+        expire_interval: float = 60.0,
+    ) -> None:
+        if isinstance(queues, str):
+            queues = [q for q in queues.split(",") if q]
+        if not queues or not all(isinstance(q, str) and q.strip() for q in queues):
+            raise ValueError(f"queues must be a non-empty list of names, got {queues!r}")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if server_timeout <= heartbeat_interval:
+            raise ValueError("server_timeout must be longer than heartbeat_interval")
+        self.engine = engine
+        self.queues = [q.strip() for q in queues]
+        self.concurrency = concurrency
+        self.hostname = socket.gethostname()
+        self.id = name or f"{self.hostname}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.shutdown_timeout = shutdown_timeout
+        self._started = False
+        self._stopping = False
+        self._io = io = Io()
+        self._waker = waker = engine.storage.waker(self.queues)
+        self.stager = Stager(engine, io, scheduler_interval, waker.poke)
+        self.lifeline = Lifeline(engine, io, scheduler_interval, server_timeout, waker.poke)
+        self.pruner = Pruner(engine, io, expire_interval)
+        self.executor = Executor(
+            engine,
+            self.id,
+            concurrency,
+            on_outcome=lambda outcome: self.writer.add(outcome),
+            on_slot_free=lambda: self.producer.slot_freed(),
+            on_retry_scheduled=self.stager.wake,
+        )
+        self.writer = OutcomeWriter(
+            engine,
+            self.id,
+            io,
+            on_written=lambda: self.producer.slot_freed(),
+            on_enqueued=waker.poke,
+        )
+        self.producer = Producer(
+            engine, self.id, self.queues, concurrency, io, waker, self.executor, self.writer,
+            poll_interval,
+        )  # fmt: skip
+        self.heartbeat = Heartbeat(
+            engine,
+            self.id,
+            heartbeat_interval,
+            runs=self.executor.runs,
+            register=self._register,
+            on_lost=lambda runs: self.executor.cancel(
+                runs, "the job was deleted or is no longer owned by this server"
+            ),
+        )
+        # started in this order, stopped in reverse
+        self.duties: list[Duty] = [
+            self.heartbeat, self.writer, self.executor,
+            self.stager, self.lifeline, self.pruner, self.producer,
+        ]  # fmt: skip
+
+    @property
+    def running_jobs(self) -> list[int]:
+        """Ids of the jobs this server is running now."""
+        return [job_id for job_id, _ in self.executor.runs()]
+
+    def _register(self) -> None:
+        self.engine.storage.register_server(
+            self.id, self.hostname, os.getpid(), self.queues, self.concurrency, self.engine.now()
+        )
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Register, then start every duty."""
+        if self._started:
+            return
+        await self._io(self._register)
+        self._started = True
+        self.engine.add_waker(self._waker)
+        for duty in self.duties:
+            await duty.start()
+        log.info(
+            "job server %s started: queues=%s concurrency=%d",
+            self.id,
+            self.queues,
+            self.concurrency,
+        )
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Stop fetching, let running jobs finish within ``timeout``, hand the rest back."""
+        if not self._started or self._stopping:
+            return
+        self._stopping = True
+        self.executor.grace = self.shutdown_timeout if timeout is None else timeout
+        for duty in reversed(self.duties):
+            await duty.stop()
+            if duty is self.executor and self.executor.leftovers:
+                await self._hand_back()
+        await self._io(self.engine.storage.remove_server, self.id)
+        self.engine.remove_waker(self._waker)
+        await self._waker.close()
+        self._io.close()
+        log.info("job server %s stopped", self.id)
+
+    async def _hand_back(self) -> None:
+        handed = await self._io(
+            self.engine.storage.release,
+            self.id,
+            [(job.id, job.attempt) for job in self.executor.leftovers],
+            self.engine.now(),
+            f"Server {self.id} shut down before the job finished; job requeued",
+        )
+        log.info("handed %d unfinished jobs back to their queues", handed)
+
+    async def __aenter__(self) -> Server:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def run(self) -> None:
+        """Run until SIGTERM or SIGINT, then stop gracefully (the ``diquis worker`` loop)."""
+        asyncio.run(self._run_until_signalled())
+
+    async def _run_until_signalled(self) -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        await stop.wait()
+        log.info("signal received: stopping (up to %.1fs for running jobs)", self.shutdown_timeout)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await self.stop()
+
+    # -- inline ---------------------------------------------------------------------------
+
+    async def housekeeping_once(self) -> float:
+        """Stage due scheduled and recurring jobs, rescue orphans; seconds to the next due."""
+        wait = await self.stager.tick()
+        await self.lifeline.tick()
+        return wait
+
+    async def drain(self) -> int:
+        """Run due jobs inline until none is left (no background tasks); how many ran."""
+        await self._io(self._register)
+        ran = 0
+        try:
+            while True:
+                await self.housekeeping_once()
+                claimed = await self.producer.claim(self.concurrency)
+                if not claimed:
+                    return ran
+                await self.executor.wait_all()
+                await self.writer.flush()
+                ran += claimed
+        finally:
+            await self._io(self.engine.storage.remove_server, self.id)
+            await self._waker.close()
+            self._io.close()
+            self.executor.close()

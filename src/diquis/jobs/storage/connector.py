@@ -1,0 +1,89 @@
+"""The database seam: one small connector per database (IO primitives and the few SQL
+differences between dialects, kept here instead of scattered through the job store)."""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from ..model import StateChange
+
+
+class Waker(abc.ABC):
+    """What an idle server awaits: returns when new work may have arrived, or on timeout."""
+
+    @abc.abstractmethod
+    async def wait(self, timeout: float) -> None:
+        """Return as soon as work may be ready, or after ``timeout`` seconds."""
+
+    @abc.abstractmethod
+    def poke(self) -> None:
+        """Wake the waiter now (a job was enqueued in this process); thread-safe."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release what the waker holds."""
+
+
+class Connector(abc.ABC):
+    """Connections, statements and dialect switches for one database."""
+
+    #: the URL scheme this connector serves, for messages
+    name: str = "sql"
+    #: appended to a SELECT that will update the rows it reads
+    lock_for_update: str = ""
+    #: appended to a SELECT of a row that must not change before the commit
+    lock_for_share: str = ""
+    #: appended to a SELECT whose rows a concurrent worker may skip
+    skip_locked: str = ""
+
+    @abc.abstractmethod
+    def transaction(self, write: bool = True) -> contextlib.AbstractContextManager[Any]:
+        """A connection inside a transaction, committed on a clean exit (``write``: may write)."""
+
+    def sql(self, query: str) -> str:
+        """The query (written with ``?`` placeholders) in this driver's placeholder style."""
+        return query
+
+    def execute(self, conn: Any, query: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement on ``conn`` and return its cursor."""
+        return conn.execute(self.sql(query), params)
+
+    def executemany(self, conn: Any, query: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each of ``rows``."""
+        if rows:
+            conn.cursor().executemany(self.sql(query), rows)
+
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is this driver's unique-constraint error."""
+        return False
+
+    @abc.abstractmethod
+    def driver_connection(self, connection: Any) -> Any:
+        """The DB-API connection inside a caller's connection (e.g. a SQLAlchemy one)."""
+
+    @abc.abstractmethod
+    def migrate(self) -> None:
+        """Create or upgrade the job tables; safe from many processes at once."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    @abc.abstractmethod
+    def state_changes(self, poll_interval: float = 0.05) -> AsyncIterator[StateChange]:
+        """Every state change from any process, as it commits (until cancelled)."""
+
+    @abc.abstractmethod
+    def waker(self, queues: Sequence[str]) -> Waker:
+        """An object a server awaits while idle; it returns when new work may be there."""
+
+
+def marks(n: int) -> str:
+    """``?, ?, ?`` for n values."""
+    return ", ".join("?" * n)
+
+
+__all__ = ["Connector", "Waker", "marks"]

@@ -1,0 +1,153 @@
+"""The SQL both backends share, as named statements.
+
+Written once in the common subset of SQLite and PostgreSQL with ``?`` placeholders (a
+connector converts them). State names come from :mod:`..states`; the state rules in
+``WHERE`` clauses are the moves' sources (:meth:`Move.sql_sources`), never literals.
+"""
+
+from __future__ import annotations
+
+from ..states import (
+    CLAIM,
+    DUE,
+    HAND_BACK,
+    LIVE_STATES,
+    PARENT_DONE,
+    START_CONTINUATION,
+    SUCCEED,
+    State,
+    sql_list,
+)
+
+JOB_COLUMNS = (
+    "id, target, args, kwargs, queue, state, reason, attempt, retry_count, created_at, "
+    "scheduled_at, enqueued_at, started_at, finished_at, expire_at, server_id, unique_key, "
+    "parent_id, continuation_on, recurring_id, result, error"
+)
+CLAIM_COLUMNS = "id, target, args, kwargs, queue, attempt, retry_count, enqueued_at"
+RECURRING_COLUMNS = (
+    "id, target, args, kwargs, cron, tz, queue, misfire, next_run_at, last_run_at, "
+    "last_job_id, error, created_at"
+)
+HISTORY_COLUMNS = "state, at, reason, server_id, data"
+
+#: the states that hold a unique key
+LIVE_SQL = sql_list(LIVE_STATES)
+#: the one state a run is in while a server owns it (what every finish expects)
+#: the state a server's runs are in
+PROCESSING = CLAIM.target.value
+#: the state a server claims from
+ENQUEUED = State.ENQUEUED.value
+assert CLAIM.sources == {State.ENQUEUED}
+
+# -- creating jobs ---------------------------------------------------------------------
+
+INSERT_JOB = (
+    "INSERT INTO diquis_jobs (target, args, kwargs, queue, state, reason, created_at,"
+    " scheduled_at, enqueued_at, finished_at, unique_key, parent_id, continuation_on,"
+    " recurring_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+)
+INSERT_HISTORY = "INSERT INTO diquis_job_history (job_id, state, at, reason) VALUES (?, ?, ?, ?)"
+INSERT_HISTORY_FULL = (
+    "INSERT INTO diquis_job_history (job_id, state, at, reason, server_id, data)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+INSERT_TAG = "INSERT INTO diquis_job_tags (tag, job_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
+LIVE_WITH_KEY = f"SELECT id FROM diquis_jobs WHERE unique_key = ? AND state IN ({LIVE_SQL})"
+STATE_OF = "SELECT state FROM diquis_jobs WHERE id = ?"
+
+# -- reading ---------------------------------------------------------------------------
+
+JOB_BY_ID = f"SELECT {JOB_COLUMNS} FROM diquis_jobs WHERE id = ?"
+TAGS_OF = "SELECT tag FROM diquis_job_tags WHERE job_id = ? ORDER BY tag"
+HISTORY_OF = f"SELECT {HISTORY_COLUMNS} FROM diquis_job_history WHERE job_id = ? ORDER BY id"
+COUNT_BY_STATE = "SELECT state, count(*) FROM diquis_jobs GROUP BY state"
+CHILDREN = f"SELECT {JOB_COLUMNS} FROM diquis_jobs WHERE parent_id = ? ORDER BY id"
+RUNNING_ON = (
+    f"SELECT {JOB_COLUMNS} FROM diquis_jobs WHERE state = '{PROCESSING}'"
+    " AND server_id = ? ORDER BY id"
+)
+THROUGHPUT = (
+    "SELECT bucket, state, sum(count) FROM diquis_stats WHERE bucket >= ?"
+    " GROUP BY bucket, state ORDER BY bucket"
+)
+SERVERS = (
+    "SELECT id, hostname, pid, queues, concurrency, started_at, heartbeat_at"
+    " FROM diquis_servers ORDER BY started_at"
+)
+
+# -- continuations ---------------------------------------------------------------------
+
+SETTLED_CONTINUATIONS = (
+    "SELECT c.id, p.id, p.state, c.continuation_on FROM diquis_jobs c"
+    " JOIN diquis_jobs p ON c.parent_id = p.id"
+    f" WHERE {START_CONTINUATION.sql_match('c.state')}"
+    f" AND p.state IN ({sql_list(PARENT_DONE)})"
+)
+
+# -- servers ---------------------------------------------------------------------------
+
+REGISTER_SERVER = (
+    "INSERT INTO diquis_servers (id, hostname, pid, queues, concurrency, started_at,"
+    " heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+    " heartbeat_at = excluded.heartbeat_at"
+)
+HEARTBEAT = "UPDATE diquis_servers SET heartbeat_at = ? WHERE id = ?"
+REMOVE_SERVER = "DELETE FROM diquis_servers WHERE id = ?"
+DEAD_SERVERS = "DELETE FROM diquis_servers WHERE heartbeat_at < ? RETURNING id"
+
+
+def owned_runs(n: int) -> str:
+    """Which of ``n`` job ids are still this server's runs (id, attempt)."""
+    return (
+        f"SELECT id, attempt FROM diquis_jobs WHERE id IN ({', '.join('?' * n)})"
+        f" AND {HAND_BACK.sql_match()} AND server_id = ?"
+    )
+
+
+ORPHANS = (
+    f"SELECT id, server_id FROM diquis_jobs WHERE {HAND_BACK.sql_match()} AND"
+    " (server_id IS NULL OR server_id NOT IN (SELECT id FROM diquis_servers))"
+)
+
+# -- the worker protocol ---------------------------------------------------------------
+
+FINISH = (
+    "UPDATE diquis_jobs SET state = ?, reason = ?, finished_at = ?, expire_at = ?,"
+    " result = ?, error = ?, scheduled_at = ?, retry_count = ?"
+    f" WHERE id = ? AND {SUCCEED.sql_match()} AND server_id = ? AND attempt = ?"
+)
+COUNT_OUTCOMES = (
+    "INSERT INTO diquis_stats (bucket, state, server_id, count) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (bucket, state, server_id) DO UPDATE SET"
+    " count = diquis_stats.count + excluded.count"
+)
+DUE_JOBS = (
+    f"SELECT id FROM diquis_jobs WHERE {DUE.sql_match()} AND scheduled_at <= ?"
+    " ORDER BY scheduled_at LIMIT ?"
+)
+NEXT_DUE = f"SELECT min(scheduled_at) FROM diquis_jobs WHERE {DUE.sql_match()}"
+EXPIRED = "SELECT id FROM diquis_jobs WHERE expire_at < ? LIMIT ?"
+EXPIRE_STATS = "DELETE FROM diquis_stats WHERE bucket < ?"
+
+# -- recurring -------------------------------------------------------------------------
+
+SAVE_RECURRING = (
+    "INSERT INTO diquis_recurring (id, target, args, kwargs, cron, tz, queue, misfire,"
+    " next_run_at, error, created_at, updated_at) VALUES"
+    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+    " target = excluded.target,"
+    " args = excluded.args, kwargs = excluded.kwargs, cron = excluded.cron,"
+    " tz = excluded.tz, queue = excluded.queue, misfire = excluded.misfire,"
+    " next_run_at = excluded.next_run_at, error = NULL,"
+    " updated_at = excluded.updated_at"
+)
+RECURRING_BY_ID = f"SELECT {RECURRING_COLUMNS} FROM diquis_recurring WHERE id = ?"
+ALL_RECURRING = f"SELECT {RECURRING_COLUMNS} FROM diquis_recurring ORDER BY id"
+DUE_RECURRING = f"SELECT {RECURRING_COLUMNS} FROM diquis_recurring WHERE next_run_at <= ?"
+REMOVE_RECURRING = "DELETE FROM diquis_recurring WHERE id = ?"
+FIRED_RECURRING = (
+    "UPDATE diquis_recurring SET next_run_at = ?, last_run_at = ?,"
+    " last_job_id = ?, error = ? WHERE id = ?"
+)
+NEXT_RECURRING = "SELECT min(next_run_at) FROM diquis_recurring"

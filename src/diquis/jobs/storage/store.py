@@ -1,0 +1,163 @@
+"""The job store port: writes and the worker protocol, one implementation per backend.
+
+The engine and its servers talk to a :class:`Storage`; a dashboard reads its
+:attr:`Storage.monitoring`. SQL backends implement it once over a connector
+(:mod:`.sql`); :mod:`diquis.jobs.testing` keeps jobs in memory.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from ..model import ClaimedJob, Job, NewJob, Outcome, RecurringJob, StateChange
+from ..monitoring import MonitoringApi
+from ..states import Move, State
+from .connector import Waker
+
+#: (recurring definition, now) -> (jobs to create, next run time, error text)
+RecurringPlan = Callable[[RecurringJob, float], tuple[list[NewJob], float | None, str | None]]
+
+
+class Storage(abc.ABC):
+    """Where jobs live: every backend passes one contract suite (tests/jobs)."""
+
+    #: the URL scheme(s) this backend serves, for messages
+    name: str = "storage"
+
+    @property
+    @abc.abstractmethod
+    def monitoring(self) -> MonitoringApi:
+        """The read-only queries a dashboard uses."""
+
+    # -- life cycle -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def migrate(self) -> None:
+        """Create or upgrade the job tables; safe from many processes at once."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    @abc.abstractmethod
+    def driver_connection(self, connection: Any) -> Any:
+        """The DB-API connection inside a caller's connection (e.g. a SQLAlchemy one)."""
+
+    # -- writes -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_job(self, job: NewJob, now: float, connection: Any = None) -> tuple[int, bool]:
+        """Insert ``job`` (in the caller's transaction if given); (id, created?)."""
+
+    async def acreate_job(self, connection: Any, job: NewJob, now: float) -> tuple[int, bool]:
+        """:meth:`create_job` in a caller's async transaction (PostgreSQL only)."""
+        from ..errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"an async connection= needs PostgreSQL storage; this engine uses {self.name}"
+        )
+
+    @abc.abstractmethod
+    def get_job(self, job_id: int) -> Job | None:
+        """The job with its tags and full history, or None."""
+
+    @abc.abstractmethod
+    def change_state(
+        self, job_id: int, move: Move, now: float, reason: str, *, expire_at: float | None = None
+    ) -> State:
+        """Make ``move`` on a job if its state allows it (InvalidStateError if not); old state."""
+
+    # -- the worker protocol ------------------------------------------------------------
+
+    @abc.abstractmethod
+    def claim(
+        self, server_id: str, queues: Sequence[str], limit: int, now: float
+    ) -> list[ClaimedJob]:
+        """Move up to ``limit`` Enqueued jobs (queues in priority order) to Processing."""
+
+    @abc.abstractmethod
+    def finish(self, server_id: str, outcomes: Sequence[Outcome], now: float) -> int:
+        """Write how runs ended, in one transaction; runs no longer owned are ignored."""
+
+    @abc.abstractmethod
+    def release(
+        self, server_id: str, jobs: Sequence[tuple[int, int]], now: float, reason: str
+    ) -> int:
+        """Hand (job, attempt) runs back to their queue (a graceful stop); how many."""
+
+    @abc.abstractmethod
+    def register_server(
+        self,
+        server_id: str,
+        hostname: str,
+        pid: int,
+        queues: Sequence[str],
+        concurrency: int,
+        now: float,
+    ) -> None:
+        """Announce a running server (or refresh its row)."""
+
+    @abc.abstractmethod
+    def heartbeat(
+        self, server_id: str, now: float, running: Sequence[tuple[int, int]]
+    ) -> tuple[bool, list[tuple[int, int]]]:
+        """Record that a server lives; (was it still registered?, (job, attempt) runs it lost).
+
+        A run is lost once its job is no longer Processing on this server at that attempt:
+        deleted, rescued by another server, or requeued and claimed again (a new attempt).
+        """
+
+    @abc.abstractmethod
+    def remove_server(self, server_id: str) -> None:
+        """Forget a server that stopped cleanly."""
+
+    @abc.abstractmethod
+    def enqueue_due(self, now: float, limit: int = 1000) -> tuple[int, float | None]:
+        """Enqueue Scheduled jobs whose time has come; (how many, next due time)."""
+
+    @abc.abstractmethod
+    def rescue(self, now: float, server_timeout: float) -> list[int]:
+        """Forget servers silent for ``server_timeout`` and requeue their jobs; job ids."""
+
+    @abc.abstractmethod
+    def expire(self, now: float, limit: int = 1000) -> int:
+        """Delete finished jobs whose expiry has passed, with their history; how many."""
+
+    # -- recurring ----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def save_recurring(self, rec: RecurringJob, now: float) -> None:
+        """Create or replace a recurring job definition."""
+
+    @abc.abstractmethod
+    def get_recurring(self, recurring_id: str) -> RecurringJob | None:
+        """One recurring job definition, or None."""
+
+    def list_recurring(self) -> list[RecurringJob]:
+        """Every recurring job definition, by id."""
+        return self.monitoring.list_recurring()
+
+    @abc.abstractmethod
+    def remove_recurring(self, recurring_id: str) -> bool:
+        """Delete a recurring job definition (its past jobs stay); whether it existed."""
+
+    @abc.abstractmethod
+    def fire_recurring(
+        self, now: float, plan: RecurringPlan, only: str | None = None
+    ) -> tuple[list[int], float | None]:
+        """Create the jobs of due recurring jobs (or of ``only``, due or not); (ids, next due)."""
+
+    # -- signals ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def state_changes(self, poll_interval: float = 0.05) -> AsyncIterator[StateChange]:
+        """Every state change from any process, as it commits (until cancelled)."""
+
+    @abc.abstractmethod
+    def waker(self, queues: Sequence[str]) -> Waker:
+        """An object a server awaits while idle; it returns when new work may be there."""
+
+
+__all__ = ["RecurringPlan", "Storage"]
