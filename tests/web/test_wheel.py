@@ -57,9 +57,12 @@ def test_the_wheel_serves_the_web_app(web_dist: Path, tmp_path: Path, browser: B
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     bin_dir = env_dir / "bin"
+    # the app's extra, at the versions the lock pins (what `pip install 'diquis[app]'` gets)
     subprocess.run(
-        [str(bin_dir / "python"), "-m", "pip", "install", "-q", str(wheel)], check=True, timeout=540
-    )
+        [str(bin_dir / "python"), "-m", "pip", "install", "-q", f"{wheel}[app]",
+         "-c", str(REPO / "requirements-dev.lock")],
+        check=True, timeout=540,
+    )  # fmt: skip
     data = tmp_path / "data"
     data.mkdir()
     server = WheelServer(data, free_port())
