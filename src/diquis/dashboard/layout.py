@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
@@ -84,6 +85,8 @@ def job_link(ctx: Context, job_id: int | None) -> Html:
 def readable_target(target: str) -> str:
     """``tenancy.provision_tenant`` as ``Provision tenant`` (the function's name, in words)."""
     name = target.rsplit(".", 1)[-1].rsplit(":", 1)[-1].strip("_")
+    # ProvisionTenantJob -> Provision_Tenant_Job; then snake_case -> words
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
     words = name.replace("_", " ").strip()
     return words[:1].upper() + words[1:] if words else target
 
@@ -184,6 +187,7 @@ def table(
     empty: str,
     css: str = "",
     keys: Sequence[object] | None = None,
+    label: str = "Table",
 ) -> Html:
     """A responsive table (scrolls sideways on a phone, and says so); ``empty`` when there are
     no rows; ``keys`` name the rows so live updates move them instead of rewriting them."""
@@ -197,7 +201,9 @@ def table(
     return Html(
         '<div class="table-frame"><p class="scroll-hint" aria-hidden="true">'
         "More columns: scroll the table sideways →</p>"
-        f'<div class="table-wrap"><table class="{esc(css)}"><thead><tr>{head}</tr></thead>'
+        # focusable, so a keyboard can scroll it sideways too
+        f'<div class="table-wrap" tabindex="0" role="region" aria-label="{esc(label)}">'
+        f'<table class="{esc(css)}"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div></div>"
     )
 

@@ -106,7 +106,7 @@ def job_rows(
         rows.append(row)
     head: list[str | Html] = [SELECT_ALL] if selectable else []
     head += ["Id", "Job", *headers]
-    return table(head, rows, empty=empty, css="jobs", keys=[job.id for job in jobs])
+    return table(head, rows, empty=empty, css="jobs", keys=[job.id for job in jobs], label="Jobs")
 
 
 def servers_table(ctx: Context, view: Servers) -> Html:
@@ -147,4 +147,5 @@ def servers_table(ctx: Context, view: Servers) -> Html:
         rows,
         empty="No server is running. Start one with `diquis worker`.",
         keys=[row.server.id for row in view.rows],
+        label="Servers",
     )
