@@ -13,7 +13,8 @@ from .conftest import REPO, SECRET, DiquisServer, free_port
 
 
 class WheelServer(DiquisServer):
-    """``diquis serve`` from a venv that has only the wheel, run outside the repository."""
+    """``diquis serve`` from a venv that has only the wheel (with its app extra), run outside the
+    repository."""
 
     bin_dir: Path = Path()
 
@@ -58,7 +59,9 @@ def test_the_wheel_serves_the_web_app(web_dist: Path, tmp_path: Path, browser: B
     venv.create(env_dir, with_pip=True)
     bin_dir = env_dir / "bin"
     subprocess.run(
-        [str(bin_dir / "python"), "-m", "pip", "install", "-q", str(wheel)], check=True, timeout=540
+        [str(bin_dir / "python"), "-m", "pip", "install", "-q", f"{wheel}[app]"],
+        check=True,
+        timeout=540,
     )
     data = tmp_path / "data"
     data.mkdir()
