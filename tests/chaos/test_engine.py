@@ -106,7 +106,7 @@ def test_no_op_jobs_survive_kill_9_every_2s(
         for _ in range(WORKERS):
             workers.start()
         deadline = time.monotonic() + 30
-        while len(engine.storage.list_servers()) < WORKERS:
+        while len(engine.monitoring.list_servers()) < WORKERS:
             assert time.monotonic() < deadline, "workers did not register"
             time.sleep(0.05)
         report.did(f"{WORKERS} x diquis worker --concurrency 20 (tests.jobs.crash_app)")
@@ -119,7 +119,7 @@ def test_no_op_jobs_survive_kill_9_every_2s(
             chunk = SIZES.engine_jobs // cycles + (1 if cycle < SIZES.engine_jobs % cycles else 0)
             ids += _enqueue(url, engine, chunk)
             time.sleep(rng.uniform(0.02, 0.2))
-            workers.kill_one(rng, {s.pid for s in engine.storage.list_servers()})
+            workers.kill_one(rng, {s.pid for s in engine.monitoring.list_servers()})
             time.sleep(max(0.0, began + 2 - time.monotonic()))
         report.did(
             f"{len(ids)} no-op jobs in {cycles} bursts, 2 s apart, each followed by a kill -9 "
@@ -128,7 +128,7 @@ def test_no_op_jobs_survive_kill_9_every_2s(
         calm = time.monotonic()
         deadline = calm + budget(60, 180)
         while True:
-            counts = engine.storage.state_counts()
+            counts = engine.monitoring.state_counts()
             if counts.get(State.SUCCEEDED, 0) == len(ids):
                 break
             if time.monotonic() > deadline:
