@@ -316,6 +316,8 @@ class Diquis:
             self.jobs, csrf_secret=self.settings.secret_key, base_path="/hangfire",
             authorization=[SuperAdminFromSessionCookie(self.settings.secret_key), not_logged_out],
             session_cookie=SESSION_COOKIE,
+            # jobs are tagged tenant:<slug>; the tenant page is keyed by id, the list by slug
+            tag_links={"tenant": "/tenants?q={value}"}, app_path="/",
         )  # fmt: skip
         app.router.routes.append(Mount("/hangfire", app=dashboard))
 

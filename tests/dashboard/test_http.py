@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.resources
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -42,7 +43,7 @@ def test_every_page_renders(engine: JobEngine, seeded: Seeded) -> None:
         response = client.get(path)
         assert response.status_code == 200, path
         assert response.headers["content-type"].startswith("text/html")
-        assert "Diquis <span>Jobs</span>" in response.text
+        assert '<span>Diquis</span><span class="sub">Jobs</span>' in response.text
 
     overview = client.get("/hangfire/").text
     assert 'data-count="Failed">1<' in overview
@@ -121,7 +122,75 @@ def test_search_by_tag_id_and_target(engine: JobEngine, seeded: Seeded) -> None:
     assert f"/hangfire/jobs/{seeded.succeeded}" in by_id
     assert f'/hangfire/jobs/{seeded.continuation}"' not in by_id
     nothing = client.get("/hangfire/jobs/failed", params={"q": "tenant:nobody"}).text
-    assert "No failed jobs matching" in nothing
+    assert "No failed jobs match these filters." in nothing
+
+
+def test_job_lists_filter_by_queue_tag_time_and_page_size(
+    engine: JobEngine, seeded: Seeded
+) -> None:
+    """Item 9: partial tag search, an exact tag, a queue, a time range, a page size."""
+    client = superadmin(engine)
+
+    def ids(path: str, **params: str) -> set[int]:
+        html = client.get(path, params=params).text
+        return {int(n) for n in re.findall(r'<tr data-key="(\d+)"', html)}
+
+    assert ids("/hangfire/jobs/failed", q="tenant:ac") == {seeded.failed}  # part of a tag
+    assert ids("/hangfire/jobs/succeeded", q="glob") == {seeded.succeeded}
+    assert ids("/hangfire/jobs/succeeded", tag="tenant:globex") == {seeded.succeeded}
+    assert ids("/hangfire/jobs/succeeded", tag="tenant:glob") == set()  # exact
+    assert ids("/hangfire/jobs/enqueued", queue="critical") == {seeded.enqueued}
+    assert ids("/hangfire/jobs/enqueued", queue="default") == set()
+    assert seeded.processing in ids("/hangfire/jobs/processing", queue="slow", range="1h")
+    everything = ids("/hangfire/jobs/succeeded", range="24h")
+    assert len(everything) >= 2
+    assert len(ids("/hangfire/jobs/succeeded", size="20", range="bogus")) == len(everything)
+    later = engine.now() + 60
+    assert engine.monitoring.list_jobs(state=State.SUCCEEDED, since=later) == []
+    assert engine.monitoring.count_jobs(state=State.SUCCEEDED, since=later) == 0
+
+    page = client.get("/hangfire/jobs/succeeded", params={"size": "20", "tag": "x"}).text
+    assert '<option value="20" selected>' in page
+    assert 'name="tag" value="x"' in page
+    assert "Clear filters" in page
+    # the pager keeps the filters
+    for n in range(22):
+        engine.enqueue("demo.ok", n, tags=["tenant:bulk"])
+    listing = client.get("/hangfire/jobs/enqueued", params={"size": "20", "tag": "tenant:bulk"})
+    assert len(re.findall(r'<tr data-key="', listing.text)) == 20
+    assert "page=2&amp;tag=tenant%3Abulk&amp;size=20" in listing.text
+
+
+def test_lists_show_a_readable_target_and_tags_linking_to_the_app(
+    engine: JobEngine, seeded: Seeded
+) -> None:
+    """Item 9: no raw argument tuples; tags link to the list filtered by them and to the app."""
+    client = superadmin(engine, tag_links={"tenant": "/tenants?q={value}"}, app_path="/")
+    engine.enqueue("demo.ok", 1, tags=["tenant:a b&c/<x>"])
+    html = client.get("/hangfire/jobs/failed").text
+    assert ">Provision tenant</a>" in html
+    assert "tenancy.provision_tenant" in html
+    assert "(7, " not in html and "could not create" not in html.split("<tbody>")[1][:200]
+    assert 'href="/hangfire/jobs/failed?tag=tenant%3Aacme"' in html
+    assert 'href="/tenants?q=acme"' in html
+    assert 'aria-label="Open tenant acme in the app"' in html
+    assert '<a href="/" class="app-link">← Back to app</a>' in html
+    odd = client.get("/hangfire/jobs/enqueued").text
+    assert 'href="/tenants?q=a%20b%26c%2F%3Cx%3E"' in odd
+    # no links without a configuration
+    assert "/tenants?q=" not in superadmin(engine).get("/hangfire/jobs/failed").text
+    assert "app-link" not in superadmin(engine).get("/hangfire/jobs/failed").text
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["javascript:alert(1)", "//evil.test/{value}", "data:text/html,x", '/x"onmouseover=1', ""],
+)
+def test_tag_links_and_app_path_must_be_paths_or_http(engine: JobEngine, bad: str) -> None:
+    with pytest.raises(ValueError, match="must be a path"):
+        create_dashboard(engine, tag_links={"tenant": bad})
+    with pytest.raises(ValueError, match="must be a path"):
+        create_dashboard(engine, app_path=bad)
 
 
 def test_json_endpoints(engine: JobEngine, seeded: Seeded) -> None:

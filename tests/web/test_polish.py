@@ -312,6 +312,14 @@ def test_tenant_search_filter_job_link_inbox_link_and_resend(
     job.click()
     expect(page).to_have_url(re.compile(r"/hangfire/jobs/\d+$"))
     expect(page.get_by_text("tenancy.ProvisionTenantJob").first).to_be_visible()
+    # the job's tenant:<slug> tag leads back to the app's tenant list, searched for the slug
+    # (the tenant page is keyed by id), and "Back to app" to the app
+    tenant_link = page.get_by_role("link", name=re.compile(r"^Open tenant [\w-]+ in the app$"))
+    expect(tenant_link.first).to_have_attribute("href", re.compile(r"^/tenants\?q=[\w-]+$"))
+    expect(page.get_by_role("link", name="← Back to app")).to_have_attribute("href", "/")
+    tenant_link.first.click()
+    expect(page).to_have_url(re.compile(r"/tenants\?q=[\w-]+$"))
+    expect(page.locator('tr[data-tenant="Initech"]')).to_be_visible()
     page.close()
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import importlib.resources
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, quote
 
@@ -36,6 +36,7 @@ from .csrf import CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, CsrfTokens
 from .layout import STATE_SLUGS, Context, bare_page, page
 from .live import LiveFeed, sse_stream
 from .markup import Html, esc
+from .views import JobFilters
 
 FLASH_COOKIE = "diquis_flash"
 
@@ -82,8 +83,15 @@ class Dashboard:
         csrf_secret: str | None = None,
         session_cookie: str = DEFAULT_SESSION_COOKIE,
         dead_server_after: float = 15.0,
+        tag_links: Mapping[str, str] | None = None,
+        app_path: str | None = None,
     ) -> None:
         self.engine = engine
+        self.tag_links = {
+            str(prefix): _checked_link(template, f"tag_links[{prefix!r}]")
+            for prefix, template in (tag_links or {}).items()
+        }
+        self.app_path = _checked_link(app_path, "app_path") if app_path is not None else None
         if authorization is None:
             self.filters: list[AuthorizationFilter] = [LocalRequestsOnly()]
         elif callable(authorization):
@@ -183,7 +191,7 @@ class Dashboard:
         body = Html(
             '<div class="card-box"><h1>403 — Forbidden</h1>'
             f"<p>The jobs dashboard is for super admins only. {esc(who)}</p>"
-            f'<p><a class="btn" href="{esc(ctx.url("/login"))}">Sign in as someone else</a></p>'
+            f'<p><a class="btn" href="{esc(ctx.url("/login"))}">Log in as someone else</a></p>'
             "</div>"
         )
         return HTMLResponse(bare_page(ctx, "Forbidden", body), status_code=403)
@@ -206,6 +214,8 @@ class Dashboard:
             read_only=self._is_read_only(request),
             now=self._now(),
             asset_version=self.asset_version,
+            tag_links=self.tag_links,
+            app_path=self.app_path,
         )
 
     async def _render(
@@ -224,9 +234,7 @@ class Dashboard:
             return build(ctx), ctx.counts
 
         rendered, _ = await run_in_threadpool(work)
-        html = page(
-            ctx, rendered.title, rendered.body, current=rendered.current, live=rendered.live
-        )
+        html = page(ctx, rendered)
         response = HTMLResponse(html, status_code=rendered.status)
         if fresh:
             self._set_csrf_cookie(request, response, token)
@@ -258,12 +266,9 @@ class Dashboard:
         state = STATE_SLUGS.get(request.path_params["slug"])
         if state is None:
             return PlainTextResponse("Not found", status_code=404)
-        q = request.query_params
+        filters = JobFilters.parse(request.query_params)
         return await self._render(
-            request,
-            lambda ctx: pages.jobs_by_state(
-                self.engine, ctx, state, q.get("q", ""), q.get("page"), q.get("queue") or None
-            ),
+            request, lambda ctx: pages.jobs_by_state(self.engine, ctx, state, filters)
         )
 
     async def job(self, request: Request) -> Response:
@@ -289,13 +294,13 @@ class Dashboard:
         )
 
     async def login_page(self, request: Request) -> Response:
-        """The sign-in form; the browser script posts it to the login API as JSON."""
+        """The log-in form; the browser script posts it to the login API as JSON."""
         ctx = self._bare_context(request)
         next_url = self._safe_next(request.query_params.get("next"))
         body = Html(
             '<form class="card-box login" id="login-form" method="post" '
             f'data-login-url="{esc(self.login_url)}" data-next="{esc(next_url)}">'
-            "<h1>Sign in</h1>"
+            "<h1>Log in</h1>"
             '<p class="muted">The jobs dashboard is for super admins.</p>'
             '<label for="email">E-mail</label>'
             '<input id="email" name="email" type="email" autocomplete="username" required>'
@@ -303,11 +308,11 @@ class Dashboard:
             '<input id="password" name="password" type="password" '
             'autocomplete="current-password" required>'
             '<p class="form-error" id="login-error" role="alert" hidden></p>'
-            '<button class="btn btn-primary" type="submit">Sign in</button>'
-            "<noscript><p>Signing in needs JavaScript.</p></noscript>"
+            '<button class="btn btn-primary" type="submit">Log in</button>'
+            "<noscript><p>Logging in needs JavaScript.</p></noscript>"
             "</form>"
         )
-        return HTMLResponse(bare_page(ctx, "Sign in", body))
+        return HTMLResponse(bare_page(ctx, "Log in", body))
 
     def _safe_next(self, raw: str | None) -> str:
         """A same-dashboard path to return to (anything else: the overview)."""
@@ -424,7 +429,7 @@ class Dashboard:
         return response
 
     async def logout(self, request: Request) -> Response:
-        """Forget the session cookie (CSRF-checked) and go to the sign-in page."""
+        """Forget the session cookie (CSRF-checked) and go to the log-in page."""
         form = await _read_form(request)
         if not self.csrf.check(request, _field(form, CSRF_FIELD)):
             return self._refuse(request, "Missing or invalid CSRF token; reload the page.")
@@ -432,6 +437,17 @@ class Dashboard:
         response.delete_cookie(self.session_cookie, path="/")
         response.delete_cookie(CSRF_COOKIE, path=self.base or "/")
         return response
+
+
+def _checked_link(url: str, what: str) -> str:
+    """``url`` if it is a path on this site or an http(s) URL (no ``javascript:`` and such)."""
+    text = str(url).strip()
+    ok = (text.startswith("/") and not text.startswith("//")) or text.startswith(
+        ("http://", "https://")
+    )
+    if not ok or any(ord(c) < 32 or c in "\\<>\"'` " for c in text):
+        raise ValueError(f"{what} must be a path starting with / or an http(s) URL, not {url!r}")
+    return text
 
 
 Form = dict[str, list[str]]
@@ -499,6 +515,8 @@ def create_dashboard(
     csrf_secret: str | None = None,
     session_cookie: str = DEFAULT_SESSION_COOKIE,
     dead_server_after: float = 15.0,
+    tag_links: Mapping[str, str] | None = None,
+    app_path: str | None = None,
 ) -> Dashboard:
     """The jobs dashboard over ``engine``, an ASGI app to mount at ``base_path``.
 
@@ -506,7 +524,10 @@ def create_dashboard(
     only. ``read_only`` (or a function of the request) hides and refuses every action.
     ``csrf_secret`` signs CSRF tokens; give the same one to every process behind a load
     balancer (default: random per process). ``dead_server_after``: seconds without a
-    heartbeat before a server is marked dead.
+    heartbeat before a server is marked dead. ``tag_links`` map a tag prefix to a page of
+    the host app, ``{value}`` standing for the tag's value (URL-encoded): ``{"tenant":
+    "/tenants?q={value}"}`` links ``tenant:acme`` there. ``app_path`` (Hangfire's AppPath):
+    where "Back to app" goes (none: no link).
     """
     return Dashboard(
         engine,
@@ -517,6 +538,8 @@ def create_dashboard(
         csrf_secret=csrf_secret,
         session_cookie=session_cookie,
         dead_server_after=dead_server_after,
+        tag_links=tag_links,
+        app_path=app_path,
     )
 
 

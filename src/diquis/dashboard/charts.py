@@ -10,7 +10,7 @@ from .markup import Html, esc
 
 WIDTH = 720
 HEIGHT = 160
-PAD_LEFT = 36
+PAD_LEFT = 48
 PAD_BOTTOM = 20
 PAD_TOP = 10
 
@@ -78,8 +78,10 @@ def history_chart(
         parts.append("</g>")
         if i % label_every == 0:
             label = f"{when:%H:00}" if hours <= 24 else f"{when:%a %d}"
+            # on a phone every other day's label is hidden (they would overlap)
+            minor = " axis-minor" if hours > 24 and (i // label_every) % 2 else ""
             parts.append(
-                f'<text class="axis" x="{PAD_LEFT + i * slot:.1f}" y="{HEIGHT - 5}">'
+                f'<text class="axis{minor}" x="{PAD_LEFT + i * slot:.1f}" y="{HEIGHT - 5}">'
                 f"{esc(label)}</text>"
             )
     parts.append("</svg>")
@@ -94,12 +96,12 @@ def history_chart(
 def live_chart(seconds: int = 60) -> Html:
     """The empty frame the browser script fills from the live feed."""
     return Html(
-        f'<svg class="chart" id="live-chart" data-seconds="{seconds}" '
+        f'<svg class="chart" id="live-chart" data-keep data-seconds="{seconds}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         'aria-label="Succeeded and failed jobs per second, last minute">'
         f'<line class="grid" x1="{PAD_LEFT}" x2="{WIDTH}" y1="{HEIGHT - PAD_BOTTOM}" '
         f'y2="{HEIGHT - PAD_BOTTOM}"/></svg>'
-        '<p class="chart-summary" id="live-summary" aria-live="off">'
+        '<p class="chart-summary" id="live-summary" data-keep aria-live="off">'
         '<span class="key key-ok"></span><span data-live-total="Succeeded">0</span> succeeded '
         '<span class="key key-fail"></span><span data-live-total="Failed">0</span> failed '
         "since this page opened</p>"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from ..jobs import Job, State
 from .csrf import CSRF_FIELD
@@ -41,6 +42,10 @@ class Context:
     flash: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
     asset_version: str = ""
+    #: tag prefix -> URL template in the host app (``{value}``: the tag's value, encoded)
+    tag_links: dict[str, str] = field(default_factory=dict)
+    #: the host app's home ("Back to app"), or None
+    app_path: str | None = None
 
     def url(self, path: str = "/", **query: object) -> str:
         """An absolute dashboard URL with ``query`` (None values left out)."""
@@ -58,6 +63,10 @@ class Rendered:
     current: str
     live: str = "page"
     status: int = 200
+    #: jobs whose changes refresh this page at once (others: after a short delay)
+    watch: tuple[int, ...] = ()
+    #: seconds between resyncs when nothing is reported (heartbeats, expiries)
+    refresh_every: int = 15
 
 
 def badge(state: State | str) -> Html:
@@ -73,19 +82,55 @@ def job_link(ctx: Context, job_id: int | None) -> Html:
     return tag("a", f"#{job_id}", href=ctx.url(f"/jobs/{int(job_id)}"), class_="mono")
 
 
+def readable_target(target: str) -> str:
+    """``tenancy.provision_tenant`` as ``Provision tenant`` (the function's name, in words)."""
+    name = target.rsplit(".", 1)[-1].rsplit(":", 1)[-1].strip("_")
+    # ProvisionTenantJob -> Provision_Tenant_Job; then snake_case -> words
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    words = name.replace("_", " ").strip()
+    return words[:1].upper() + words[1:] if words else target
+
+
+def tag_app_url(ctx: Context, tag_text: str) -> str | None:
+    """The host app's page for a tag such as ``tenant:acme`` (None: no link configured)."""
+    prefix, sep, value = tag_text.partition(":")
+    template = ctx.tag_links.get(prefix) if sep and value else None
+    if template is None:
+        return None
+    return template.replace("{value}", quote(value, safe=""))
+
+
+def tag_chip(ctx: Context, tag_text: str, list_path: str) -> Html:
+    """A tag: filters the list by it, and links to the host app's page for it if configured."""
+    chip = tag(
+        "a",
+        tag_text,
+        href=ctx.url(list_path, tag=tag_text),
+        class_="chip",
+        title=f"Only jobs tagged {tag_text}",
+    )
+    app_url = tag_app_url(ctx, tag_text)
+    if app_url is None:
+        return chip
+    prefix, _, value = tag_text.partition(":")
+    out = tag(
+        "a",
+        Html('<span aria-hidden="true">↗</span>'),
+        href=app_url,
+        class_="tag-app",
+        aria_label=f"Open {prefix} {value} in the app",
+        title=f"Open {prefix} {value} in the app",
+    )
+    return tag("span", Html(chip + out), class_="tag")
+
+
 def target_cell(ctx: Context, job: Job) -> Html:
-    """The job's target, a short argument preview and its tags."""
-    preview = ", ".join(
-        [_short(repr(a)) for a in job.args]
-        + [f"{k}={_short(repr(v))}" for k, v in job.kwargs.items()]
-    )
-    tags = join(
-        tag("a", t, href=ctx.url(f"/jobs/{SLUG_OF[job.state]}", q=t), class_="chip")
-        for t in job.tags
-    )
+    """The job in words, its target's full name and its tags (arguments: on the job page)."""
+    list_path = f"/jobs/{SLUG_OF[job.state]}"
+    tags = join(tag_chip(ctx, t, list_path) for t in job.tags)
     return Html(
-        tag("a", job.target, href=ctx.url(f"/jobs/{job.id}"), class_="target")
-        + tag("div", f"({_short(preview, 120)})", class_="args mono")
+        tag("a", readable_target(job.target), href=ctx.url(f"/jobs/{job.id}"), class_="target")
+        + tag("div", job.target, class_="target-name mono")
         + (tag("div", tags, class_="chips") if job.tags else "")
     )
 
@@ -136,16 +181,30 @@ def action_form(ctx: Context, content: Html, *, css: str = "actions") -> Html:
 
 
 def table(
-    headers: Sequence[str | Html], rows: Iterable[Sequence[object]], *, empty: str, css: str = ""
+    headers: Sequence[str | Html],
+    rows: Iterable[Sequence[object]],
+    *,
+    empty: str,
+    css: str = "",
+    keys: Sequence[object] | None = None,
+    label: str = "Table",
 ) -> Html:
-    """A responsive table (scrolls sideways on a phone); ``empty`` when there are no rows."""
-    body = ["<tr>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>" for row in rows]
+    """A responsive table (scrolls sideways on a phone, and says so); ``empty`` when there are
+    no rows; ``keys`` name the rows so live updates move them instead of rewriting them."""
+    body = []
+    for n, row in enumerate(rows):
+        key = f' data-key="{esc(keys[n])}"' if keys is not None else ""
+        body.append(f"<tr{key}>" + "".join(f"<td>{esc(cell)}</td>" for cell in row) + "</tr>")
     if not body:
         return tag("p", empty, class_="empty")
     head = "".join(f'<th scope="col">{esc(h)}</th>' for h in headers)
     return Html(
-        f'<div class="table-wrap"><table class="{esc(css)}"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table></div>"
+        '<div class="table-frame"><p class="scroll-hint" aria-hidden="true">'
+        "More columns: scroll the table sideways →</p>"
+        # focusable, so a keyboard can scroll it sideways too
+        f'<div class="table-wrap" tabindex="0" role="region" aria-label="{esc(label)}">'
+        f'<table class="{esc(css)}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div></div>"
     )
 
 
@@ -210,47 +269,72 @@ def head(ctx: Context, title: str) -> Html:
     )
 
 
-def page(ctx: Context, title: str, body: Html, *, current: str, live: str = "page") -> Html:
-    """A full dashboard page."""
+LOGO = Html(
+    '<svg class="logo" viewBox="0 0 32 32" width="28" height="28" aria-hidden="true">'
+    '<rect class="logo-square" width="32" height="32" rx="7"/>'
+    '<path class="logo-mark" d="M10 8h6.5a8 8 0 0 1 0 16H10z"/>'
+    '<circle class="logo-dot" cx="16.5" cy="16" r="2.5"/></svg>'
+)
+
+
+def page(ctx: Context, rendered: Rendered) -> Html:
+    """A full dashboard page; the ``data-live-root`` shell is what live updates refresh."""
+    title, body, current = rendered.title, rendered.body, rendered.current
     who = ""
     if ctx.user:
         logout = ""
         if ctx.logout:
             logout = (
                 f'<form method="post" action="{esc(ctx.url("/logout"))}">{csrf_input(ctx)}'
-                '<button class="link-button" type="submit">Sign out</button></form>'
+                '<button class="link-button" type="submit">Log out</button></form>'
             )
-        who = f'<div class="who"><span class="user">{esc(ctx.user)}</span>{logout}</div>'
-    flash = tag("div", ctx.flash, class_="flash", role="status") if ctx.flash else Html("")
+        who = f'<span class="user">{esc(ctx.user)}</span>{logout}'
+    back = (
+        tag("a", "← Back to app", href=ctx.app_path, class_="app-link")
+        if ctx.app_path
+        else Html("")
+    )
     readonly = (
         '<span class="pill" title="Actions are disabled">Read-only</span>' if ctx.read_only else ""
     )
+    toast = (
+        '<div class="toast" role="status" data-timeout="8000">'
+        f"{tag('p', ctx.flash)}"
+        '<button class="toast-close" type="button" aria-label="Dismiss">×</button></div>'
+        if ctx.flash
+        else ""
+    )
+    watch = " ".join(str(int(i)) for i in rendered.watch)
     return Html(
         "<!doctype html>"
         f'<html lang="en">{head(ctx, title)}'
-        f'<body data-base="{esc(ctx.base)}" data-live="{esc(live)}">'
+        f'<body data-base="{esc(ctx.base)}" data-live="{esc(rendered.live)}" '
+        f'data-refresh-every="{int(rendered.refresh_every)}">'
         '<a class="skip" href="#main">Skip to content</a>'
         '<header class="topbar">'
-        f'<a class="brand" href="{esc(ctx.url("/"))}">Diquis <span>Jobs</span></a>'
+        f'<a class="brand" href="{esc(ctx.url("/"))}">{LOGO}<span>Diquis</span>'
+        '<span class="sub">Jobs</span></a>'
         '<span class="live" id="live-status" role="status" data-state="connecting">'
         '<span class="dot" aria-hidden="true"></span><span class="live-text">Connecting</span>'
-        f"</span>{readonly}{who}</header>"
-        f'<div class="shell">{nav(ctx, current)}'
-        f'<main id="main" tabindex="-1">{flash}{body}</main></div></body></html>'
+        f'</span>{readonly}<div class="who">{back}{who}</div></header>'
+        f'<div class="toasts" aria-live="polite">{toast}</div>'
+        f'<div class="shell" data-live-root data-jobs="{esc(watch)}">{nav(ctx, current)}'
+        f'<main id="main" tabindex="-1">{body}</main></div></body></html>'
     )
 
 
 def bare_page(ctx: Context, title: str, body: Html) -> Html:
-    """A page without navigation (login, forbidden)."""
+    """A page without navigation (log-in, forbidden)."""
     return Html(
         f'<!doctype html><html lang="en">{head(ctx, title)}<body class="bare">'
         f'<main id="main" class="bare-main">'
-        f'<div class="brand brand-big">Diquis <span>Jobs</span></div>{body}</main></body></html>'
+        f'<div class="brand brand-big">{LOGO}<span>Diquis</span><span class="sub">Jobs</span>'
+        f"</div>{body}</main></body></html>"
     )
 
 
 def pager(
-    ctx: Context, page_no: int, has_next: bool, total: int | None, size: int, **q: object
+    ctx: Context, page_no: int, has_next: bool, total: int | None, size: int, /, **q: object
 ) -> Html:
     """Previous / next links and the range shown."""
     first = (page_no - 1) * size + 1

@@ -95,7 +95,28 @@ def milliseconds(value: Any) -> str:
 
 
 def when(value: dt.datetime | None, now: dt.datetime) -> Html:
-    """A ``<time>`` with the relative text and the exact UTC time as its title."""
+    """A ``<time>`` with the relative text and the exact UTC time as its title (the browser
+    script keeps the text ticking and adds the local time to the title)."""
     if value is None:
         return Html('<span class="muted">—</span>')
-    return tag("time", relative(value, now), datetime=value.isoformat(), title=utc_text(value))
+    return tag(
+        "time",
+        relative(value, now),
+        datetime=value.isoformat(),
+        title=utc_text(value),
+        data_kind="relative",
+    )
+
+
+def local_time(value: dt.datetime | None) -> Html:
+    """A ``<time>`` the browser shows in local time, the UTC time as its title (UTC text
+    until the script runs)."""
+    if value is None:
+        return Html('<span class="muted">—</span>')
+    return tag(
+        "time",
+        utc_text(value),
+        datetime=value.isoformat(),
+        title=utc_text(value),
+        data_kind="local",
+    )

@@ -38,15 +38,10 @@ def overview(engine: JobEngine, ctx: Context, range_: str, dead_after: float) ->
 
 
 def jobs_by_state(
-    engine: JobEngine,
-    ctx: Context,
-    state: State,
-    query: str,
-    page_raw: str | None,
-    queue: str | None,
+    engine: JobEngine, ctx: Context, state: State, filters: views.JobFilters
 ) -> Rendered:
-    """One state's jobs, newest first, searchable and paginated."""
-    view = views.job_list(engine, state, query, page_raw, queue, read_only=ctx.read_only)
+    """One state's jobs, newest first, filtered, searchable and paginated."""
+    view = views.job_list(engine, state, filters, ctx.now, read_only=ctx.read_only)
     return job_list.render(ctx, view)
 
 

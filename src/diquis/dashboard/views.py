@@ -8,8 +8,8 @@ HTML and decides nothing. Views never see a request; templates never query.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..jobs import Job, JobEngine, RecurringJob, ServerInfo, State, StateRecord
@@ -17,6 +17,9 @@ from ..jobs.monitoring import Throughput
 from ..jobs.states import DELETABLE, REQUEUEABLE
 
 PAGE_SIZE = 50
+PAGE_SIZES = (20, 50, 100, 200)
+#: the job lists' time ranges: created within the last ... (seconds)
+RANGES = {"1h": ("Last hour", 3600), "24h": ("Last 24 hours", 86400), "7d": ("Last 7 days", 604800)}
 
 
 def nav_counts(engine: JobEngine) -> dict[str, int]:
@@ -111,6 +114,51 @@ def overview(engine: JobEngine, now: dt.datetime, range_: str, dead_after: float
 
 
 @dataclass(frozen=True)
+class JobFilters:
+    """What a job list is narrowed to: the query string's ``q``, ``tag``, ``queue``,
+    ``range``, ``size`` and ``page`` (bad values: the defaults)."""
+
+    query: str = ""
+    tag: str | None = None
+    queue: str | None = None
+    range: str = ""
+    size: int = PAGE_SIZE
+    page: int = 1
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str]) -> JobFilters:
+        """Filters from query parameters."""
+        try:
+            size = int(params.get("size") or PAGE_SIZE)
+        except ValueError:
+            size = PAGE_SIZE
+        range_ = params.get("range") or ""
+        return cls(
+            query=(params.get("q") or "")[:200],
+            tag=(params.get("tag") or "").strip()[:200] or None,
+            queue=(params.get("queue") or "").strip()[:200] or None,
+            range=range_ if range_ in RANGES else "",
+            size=size if size in PAGE_SIZES else PAGE_SIZE,
+            page=page_number(params.get("page")),
+        )
+
+    @property
+    def active(self) -> bool:
+        """Whether anything narrows the list."""
+        return bool(self.query.strip() or self.tag or self.queue or self.range)
+
+    def query_params(self) -> dict[str, object]:
+        """The filters as query parameters (defaults left out), for links that keep them."""
+        return {
+            "q": self.query.strip() or None,
+            "tag": self.tag,
+            "queue": self.queue,
+            "range": self.range or None,
+            "size": self.size if self.size != PAGE_SIZE else None,
+        }
+
+
+@dataclass(frozen=True)
 class JobList:
     state: State
     jobs: list[Job]
@@ -124,14 +172,23 @@ class JobList:
     selectable: bool
     #: (queue, enqueued jobs) for the Enqueued list, busiest first
     queues: list[tuple[str, int]] | None = None
+    filters: JobFilters = field(default_factory=JobFilters)
+    #: the queues the queue filter offers
+    queue_names: list[str] = field(default_factory=list)
+    size: int = PAGE_SIZE
 
 
-def _queues(engine: JobEngine) -> list[tuple[str, int]]:
+def _queue_names(engine: JobEngine) -> set[str]:
     monitoring = engine.monitoring
     names = {engine.default_queue}
     for server in monitoring.list_servers():
         names.update(server.queues)
     names.update(j.queue for j in monitoring.list_jobs(state=State.ENQUEUED, limit=500))
+    return names
+
+
+def _queues(engine: JobEngine, names: set[str]) -> list[tuple[str, int]]:
+    monitoring = engine.monitoring
     return sorted(
         ((q, monitoring.count_jobs(state=State.ENQUEUED, queue=q)) for q in names),
         key=lambda item: (-item[1], item[0]),
@@ -141,30 +198,45 @@ def _queues(engine: JobEngine) -> list[tuple[str, int]]:
 def job_list(
     engine: JobEngine,
     state: State,
-    query: str,
-    page_raw: str | None,
-    queue: str | None,
+    filters: JobFilters,
+    now: dt.datetime,
     *,
     read_only: bool,
 ) -> JobList:
-    """One state's jobs, newest first, searched and paginated."""
-    page = page_number(page_raw)
+    """One state's jobs, newest first, filtered, searched (ids, target or tag parts) and
+    paginated."""
     monitoring = engine.monitoring
-    search = query.strip() or None
+    search = filters.query.strip() or None
+    since = now.timestamp() - RANGES[filters.range][1] if filters.range else None
+    size, page = filters.size, filters.page
     jobs = monitoring.list_jobs(
-        state=state, queue=queue, search=search, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
+        state=state,
+        queue=filters.queue,
+        tag=filters.tag,
+        search=search,
+        since=since,
+        limit=size + 1,
+        offset=(page - 1) * size,
     )
+    names = _queue_names(engine)
+    if filters.queue:
+        names.add(filters.queue)
     return JobList(
         state=state,
-        jobs=jobs[:PAGE_SIZE],
-        total=monitoring.count_jobs(state=state, queue=queue, search=search),
+        jobs=jobs[:size],
+        total=monitoring.count_jobs(
+            state=state, queue=filters.queue, tag=filters.tag, search=search, since=since
+        ),
         page=page,
-        has_next=len(jobs) > PAGE_SIZE,
-        query=query,
+        has_next=len(jobs) > size,
+        query=filters.query,
         search=search,
-        queue=queue,
+        queue=filters.queue,
         selectable=not read_only and (state in REQUEUEABLE or state in DELETABLE),
-        queues=_queues(engine) if state is State.ENQUEUED else None,
+        queues=_queues(engine, names) if state is State.ENQUEUED else None,
+        filters=filters,
+        queue_names=sorted(names),
+        size=size,
     )
 
 

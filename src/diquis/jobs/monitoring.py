@@ -43,8 +43,10 @@ class MonitoringApi(abc.ABC):
         retrying: bool = False,
         limit: int = 50,
         offset: int = 0,
+        since: float | None = None,
     ) -> list[Job]:
-        """Jobs newest first, filtered (no history); ``search``: an id, target part or tag."""
+        """Jobs newest first with their tags, filtered (no history); ``search``: an id, or
+        part of a target or tag; ``since``: created at or after this epoch time."""
 
     @abc.abstractmethod
     def count_jobs(
@@ -56,6 +58,7 @@ class MonitoringApi(abc.ABC):
         target: str | None = None,
         search: str | None = None,
         retrying: bool = False,
+        since: float | None = None,
     ) -> int:
         """How many jobs match the filters of :meth:`list_jobs`."""
 

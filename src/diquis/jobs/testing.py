@@ -113,7 +113,7 @@ class _Row:
             recurring_id=self.recurring_id,
             result=loads_value(self.result),
             error=self.error,
-            tags=tuple(sorted(self.tags)) if full else (),
+            tags=tuple(sorted(self.tags)),
             history=tuple(self.history) if full else (),
         )
 
@@ -157,6 +157,7 @@ class MemoryMonitoring(MonitoringApi):
         target: str | None,
         search: str | None,
         retrying: bool,
+        since: float | None = None,
     ) -> list[_Row]:
         term = search.strip() if search else ""
         out = []
@@ -169,11 +170,13 @@ class MemoryMonitoring(MonitoringApi):
                 continue
             if tag is not None and tag not in row.tags:
                 continue
+            if since is not None and row.created_at < since:
+                continue
             if retrying and not (row.state is State.SCHEDULED and row.retry_count > 0):
                 continue
             if term and not (
                 term in row.target
-                or term in row.tags
+                or any(term in t for t in row.tags)
                 or (term.isdigit() and len(term) < 19 and int(term) == row.id)
             ):
                 continue
@@ -191,9 +194,10 @@ class MemoryMonitoring(MonitoringApi):
         retrying: bool = False,
         limit: int = 50,
         offset: int = 0,
+        since: float | None = None,
     ) -> list[Job]:
         with self._t.lock:
-            rows = self._matching(state, queue, tag, target, search, retrying)
+            rows = self._matching(state, queue, tag, target, search, retrying, since)
             rows.sort(key=lambda r: -r.id)
             return [r.to_job(full=False) for r in rows[offset : offset + limit]]
 
@@ -206,9 +210,10 @@ class MemoryMonitoring(MonitoringApi):
         target: str | None = None,
         search: str | None = None,
         retrying: bool = False,
+        since: float | None = None,
     ) -> int:
         with self._t.lock:
-            return len(self._matching(state, queue, tag, target, search, retrying))
+            return len(self._matching(state, queue, tag, target, search, retrying, since))
 
     def state_counts(self) -> dict[State, int]:
         counts = dict.fromkeys(State, 0)

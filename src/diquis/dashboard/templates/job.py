@@ -13,10 +13,12 @@ from ..layout import (
     action_form,
     badge,
     job_link,
+    readable_target,
     table,
+    tag_chip,
     target_cell,
 )
-from ..markup import Html, esc, join, milliseconds, pretty_json, tag, utc_text, when
+from ..markup import Html, esc, join, local_time, milliseconds, pretty_json, tag, when
 from ..views import JobDetail
 from .parts import definition, panel
 
@@ -64,7 +66,7 @@ def _history(ctx: Context, history: Sequence[StateRecord]) -> Html:
             f'<li class="event event-{esc(record.state.value.lower())}">'
             f'<div class="event-head">{badge(record.state)}'
             f"{when(record.at, ctx.now)}"
-            f'<span class="muted">{esc(utc_text(record.at))}</span></div>'
+            f'<span class="muted">{local_time(record.at)}</span></div>'
             + (tag("p", record.reason, class_="reason") if record.reason else "")
             + (tag("p", " · ".join(details), class_="muted small") if details else "")
             + trace
@@ -94,10 +96,7 @@ def _timings(ctx: Context, view: JobDetail) -> list[tuple[str, object]]:
 def _facts(ctx: Context, view: JobDetail) -> list[tuple[str, object]]:
     job = view.job
     tags = (
-        join(
-            tag("a", t, href=ctx.url(f"/jobs/{SLUG_OF[job.state]}", q=t), class_="chip")
-            for t in job.tags
-        )
+        join(tag_chip(ctx, t, f"/jobs/{SLUG_OF[job.state]}") for t in job.tags)
         if job.tags
         else Html('<span class="muted">—</span>')
     )
@@ -147,7 +146,11 @@ def render(ctx: Context, view: JobDetail) -> Rendered:
         badge(job.state),
         _actions(ctx, view),
         "</div>",
-        tag("p", job.target, class_="target-title mono"),
+        tag(
+            "p",
+            Html(f"{esc(readable_target(job.target))} · {tag('span', job.target, class_='mono')}"),
+            class_="target-title",
+        ),
     ]
     if view.failure is not None:
         sections.append(_exception(view.failure, view.failure_title))
@@ -184,4 +187,6 @@ def render(ctx: Context, view: JobDetail) -> Rendered:
         + "".join(str(s) for s in sections)
         + "</div>"
     )
-    return Rendered(f"Job #{job.id}", body, SLUG_OF[job.state], live="job")
+    return Rendered(
+        f"Job #{job.id}", body, SLUG_OF[job.state], live="job", watch=tuple(view.related)
+    )

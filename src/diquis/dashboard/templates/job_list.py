@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from ...jobs import Job, State
 from ..layout import SLUG_OF, Context, Rendered, job_link, pager
 from ..markup import Html, esc, join, tag, when
-from ..views import PAGE_SIZE, JobList
-from .parts import bulk_buttons, job_rows, live_list, search_form
+from ..views import PAGE_SIZES, RANGES, JobList
+from .parts import bulk_buttons, job_rows, live_list
 
 STATE_HELP = {
     State.ENQUEUED: "Waiting in a queue for a free worker.",
@@ -81,10 +81,46 @@ def _queues(ctx: Context, queues: list[tuple[str, int]], chosen: str | None) -> 
     return Html(f'<nav class="queues" aria-label="Queues">{everything}{links}</nav>')
 
 
+def _options(choices: Sequence[tuple[str, str]], chosen: str) -> Html:
+    return join(
+        tag("option", label, value=value, selected=value == chosen) for value, label in choices
+    )
+
+
+def filter_form(ctx: Context, view: JobList) -> Html:
+    """Search (an id, part of a target or of a tag), queue, exact tag, time range, page size."""
+    f = view.filters
+    queues = _options([("", "All queues"), *((q, q) for q in view.queue_names)], f.queue or "")
+    ranges = _options([("", "Any time"), *((k, v[0]) for k, v in RANGES.items())], f.range)
+    sizes = _options([(str(n), str(n)) for n in PAGE_SIZES], str(f.size))
+    clear = (
+        tag("a", "Clear filters", href=ctx.url(ctx.path), class_="btn btn-quiet")
+        if f.active
+        else ""
+    )
+    return Html(
+        f'<form class="filters" method="get" action="{esc(ctx.url(ctx.path))}" role="search" '
+        'aria-label="Filter jobs">'
+        '<label class="field field-grow" for="q">Search'
+        f'<input id="q" type="search" name="q" value="{esc(f.query)}" '
+        'placeholder="Job id, target, or part of a tag (tenant:ac)" autocomplete="off"></label>'
+        f'<label class="field" for="f-queue">Queue<select id="f-queue" name="queue">{queues}'
+        "</select></label>"
+        '<label class="field" for="f-tag">Tag'
+        f'<input id="f-tag" type="text" name="tag" value="{esc(f.tag or "")}" '
+        'placeholder="tenant:acme" autocomplete="off"></label>'
+        f'<label class="field" for="f-range">Created<select id="f-range" name="range">{ranges}'
+        "</select></label>"
+        f'<label class="field" for="f-size">Per page<select id="f-size" name="size">{sizes}'
+        "</select></label>"
+        f'<button class="btn" type="submit">Apply</button>{clear}</form>'
+    )
+
+
 def render(ctx: Context, view: JobList) -> Rendered:
     state = view.state
     empty = f"No {state.value.lower()} jobs" + (
-        f" matching “{view.query}”." if view.search else "."
+        " match these filters." if view.filters.active else "."
     )
     listing = job_rows(
         ctx,
@@ -97,19 +133,17 @@ def render(ctx: Context, view: JobList) -> Rendered:
     parts = [
         '<div class="page-head">',
         f"<h1>{esc(state.value)} jobs</h1>",
-        tag("span", view.total, class_="total muted"),
+        tag("span", view.total, class_="total muted", data_total=""),
         "</div>",
         tag("p", STATE_HELP[state], class_="lead"),
     ]
     if view.queues is not None:
         parts.append(_queues(ctx, view.queues, view.queue))
-    parts.append(search_form(ctx, view.query, {"queue": view.queue or ""}))
+    parts.append(filter_form(ctx, view))
     region = Html(
         (bulk_buttons(ctx, state) if view.selectable and view.jobs else "")
         + listing
-        + pager(
-            ctx, view.page, view.has_next, view.total, PAGE_SIZE, q=view.search, queue=view.queue
-        )
+        + pager(ctx, view.page, view.has_next, view.total, view.size, **view.filters.query_params())
     )
     parts.append(live_list(ctx, region))
     return Rendered(f"{state.value} jobs", Html("".join(parts)), SLUG_OF[state], live="list")

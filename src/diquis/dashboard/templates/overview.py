@@ -47,4 +47,4 @@ def render(ctx: Context, view: Overview) -> Rendered:
         f'<a href="{esc(ctx.url("/servers"))}">All servers →</a></div>'
         f"{servers_table(ctx, view.servers)}</section>"
     )
-    return Rendered("Overview", body, "overview", live="overview")
+    return Rendered("Overview", body, "overview", live="overview", refresh_every=5)

@@ -106,7 +106,7 @@ def job_rows(
         rows.append(row)
     head: list[str | Html] = [SELECT_ALL] if selectable else []
     head += ["Id", "Job", *headers]
-    return table(head, rows, empty=empty, css="jobs")
+    return table(head, rows, empty=empty, css="jobs", keys=[job.id for job in jobs], label="Jobs")
 
 
 def servers_table(ctx: Context, view: Servers) -> Html:
@@ -142,4 +142,10 @@ def servers_table(ctx: Context, view: Servers) -> Html:
     headers = ["Server", "Host", "Queues", "Workers", "Started", "Heartbeat"]
     if view.with_running:
         headers.append("Running jobs")
-    return table(headers, rows, empty="No server is running. Start one with `diquis worker`.")
+    return table(
+        headers,
+        rows,
+        empty="No server is running. Start one with `diquis worker`.",
+        keys=[row.server.id for row in view.rows],
+        label="Servers",
+    )

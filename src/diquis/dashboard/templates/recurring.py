@@ -72,7 +72,9 @@ def render(ctx: Context, view: list[RecurringRow]) -> Rendered:
     headers += ["Id", "Cron", "Time zone", "Job", "Next run", "Last run", "Last job"]
     if not ctx.read_only:
         headers.append("Actions")
-    listing = table(headers, rows, empty="No recurring jobs are defined.", css="jobs")
+    listing = table(
+        headers, rows, empty="No recurring jobs are defined.", css="jobs", label="Recurring jobs"
+    )
     bulk = ""
     if not ctx.read_only and rows:
         bulk = (

@@ -17,4 +17,4 @@ def render(ctx: Context, view: Servers) -> Rendered:
         "its jobs are requeued by the others.</p>"
         + tag("div", servers_table(ctx, view), class_="live-region", data_refresh="list")
     )
-    return Rendered("Servers", body, "servers", live="list")
+    return Rendered("Servers", body, "servers", live="list", refresh_every=5)

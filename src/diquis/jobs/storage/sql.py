@@ -121,8 +121,9 @@ class SqlMonitoring(MonitoringApi):
         retrying: bool = False,
         limit: int = 50,
         offset: int = 0,
+        since: float | None = None,
     ) -> list[Job]:
-        where, params = _filters(state, queue, tag, target, search, retrying)
+        where, params = _filters(state, queue, tag, target, search, retrying, since)
         c = self.connector
         with c.transaction(write=False) as conn:
             rows = c.execute(
@@ -130,7 +131,17 @@ class SqlMonitoring(MonitoringApi):
                 f"SELECT {q.JOB_COLUMNS} FROM diquis_jobs{where} ORDER BY id DESC LIMIT ? OFFSET ?",
                 (*params, limit, offset),
             ).fetchall()
-        return [job_from_row(r) for r in rows]
+            tags: dict[int, list[str]] = {}
+            if rows:
+                marks = ", ".join("?" for _ in rows)
+                for job_id, tag_text in c.execute(
+                    conn,
+                    f"SELECT job_id, tag FROM diquis_job_tags WHERE job_id IN ({marks}) "
+                    "ORDER BY tag",
+                    [r[0] for r in rows],
+                ):
+                    tags.setdefault(job_id, []).append(tag_text)
+        return [job_from_row(r, tags.get(r[0], ())) for r in rows]
 
     def count_jobs(
         self,
@@ -141,8 +152,9 @@ class SqlMonitoring(MonitoringApi):
         target: str | None = None,
         search: str | None = None,
         retrying: bool = False,
+        since: float | None = None,
     ) -> int:
-        where, params = _filters(state, queue, tag, target, search, retrying)
+        where, params = _filters(state, queue, tag, target, search, retrying, since)
         c = self.connector
         with c.transaction(write=False) as conn:
             row = c.execute(conn, f"SELECT count(*) FROM diquis_jobs{where}", params).fetchone()
@@ -206,6 +218,7 @@ def _filters(
     target: str | None,
     search: str | None = None,
     retrying: bool = False,
+    since: float | None = None,
 ) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
@@ -221,6 +234,9 @@ def _filters(
     if tag is not None:
         clauses.append("id IN (SELECT job_id FROM diquis_job_tags WHERE tag = ?)")
         params.append(tag)
+    if since is not None:
+        clauses.append("created_at >= ?")
+        params.append(since)
     if retrying:
         clauses.append("state = ? AND retry_count > 0")
         params.append(State.SCHEDULED.value)
@@ -230,9 +246,9 @@ def _filters(
         like = f"%{escaped}%"
         alternatives = [
             "target LIKE ? ESCAPE '\\'",
-            "id IN (SELECT job_id FROM diquis_job_tags WHERE tag = ?)",
+            "id IN (SELECT job_id FROM diquis_job_tags WHERE tag LIKE ? ESCAPE '\\')",
         ]
-        params_s: list[Any] = [like, term]
+        params_s: list[Any] = [like, like]
         if term.isdigit() and len(term) < 19:
             alternatives.append("id = ?")
             params_s.append(int(term))
