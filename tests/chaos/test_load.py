@@ -86,7 +86,7 @@ async def test_concurrent_clients_create_tenants_without_5xx_or_timeouts(
         assert total == creates and set(stored) == set(names), (total, creates)
         assert all(n == 1 for n in stored.values())
         report.checked("every tenant stored once", creates)
-        jobs = sum(stack.jobs.storage.state_counts().values())
+        jobs = sum(stack.jobs.monitoring.state_counts().values())
         assert jobs == creates, (jobs, creates)
         report.checked("one provisioning job per tenant", creates)
     except BaseException:

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from diquis.jobs import State
-from tests.tenancy.proc_stack import ROOT_EMAIL, ROOT_PASSWORD, api, listening, login, wait_until
+from tests.support.wait import eventually
+from tests.tenancy.proc_stack import ROOT_EMAIL, ROOT_PASSWORD, api, listening, login
 
 from .conftest import SIZES, ChaosStack, Report, Smtp, StackFactory, budget
 from .servers import PrivatePostgres, PrivateRedis
@@ -57,7 +58,7 @@ async def test_postgres_restart_mid_provisioning_503_while_down_then_all_converg
         async with listening(web.base, token) as hub, api(web.base, token) as client:
             client.timeout = httpx.Timeout(15)
             before = await create_tenants(web.base, token, max(5, SIZES.tenants // 4), "Before")
-            await wait_until(
+            await eventually(
                 lambda: Counter(s for s, _ in tenant_rows(stack, [c.id for c in before]).values())
                 .get("Provisioning"), 15, "a tenant to be Provisioning",
             )  # fmt: skip
@@ -121,7 +122,7 @@ async def test_postgres_restart_mid_provisioning_503_while_down_then_all_converg
             assert all(p.popen.poll() is None for p in [web, *workers])
             report.checked("no process died or was restarted", 3)
             # the hub's LISTEN connections reconnected: pushes for tenants made afterwards
-            await wait_until(
+            await eventually(
                 lambda: len(_successes(hub.of("ReceiveNotification"), after)) == len(after),
                 15, "the Success pushes of the tenants created after the restart",
             )  # fmt: skip
@@ -160,7 +161,7 @@ async def test_redis_restart_buffers_notifications_and_delivers_them(
         report.did("serve --no-worker + 1 worker, Redis backplane (private redis-server)")
         async with listening(web.base, token) as hub, api(web.base, token) as client:
             first = await create_tenants(web.base, token, 1, "First")
-            await wait_until(
+            await eventually(
                 lambda: _successes(hub.of("ReceiveNotification"), first), 20, "the first push"
             )
             report.checked("a push through Redis before the restart", 1)
@@ -177,12 +178,12 @@ async def test_redis_restart_buffers_notifications_and_delivers_them(
             up_at = time.monotonic()
             report.did(f"redis-server started again after {up_at - down_at:.1f}s")
             after = await create_tenants(web.base, token, 3, "After")
-            await wait_until(
+            await eventually(
                 lambda: len(_successes(hub.of("ReceiveNotification"), after)) == len(after),
                 30, "the pushes published after Redis came back",
             )  # fmt: skip
             report.checked("the connected client got the pushes sent after the restart", len(after))
-            await wait_until(
+            await eventually(
                 lambda: len(_successes(hub.of("ReceiveNotification"), during)) == len(during),
                 30, "the pushes the worker buffered while Redis was down",
             )  # fmt: skip
@@ -225,7 +226,7 @@ async def test_smtp_down_the_welcome_email_is_sent_once_by_the_retries(
             f"SMTP server stopped; {count} tenants created (retry delays x {scale}, "
             "DIQUIS_RETRY_DELAY_SCALE)"
         )
-        await wait_until(
+        await eventually(
             lambda: all(
                 stack.job(c.job_id).state is State.SCHEDULED
                 and tenant_rows(stack, [c.id])[c.id][0] == "Active"

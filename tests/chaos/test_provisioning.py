@@ -16,13 +16,13 @@ import httpx
 import pytest
 
 from diquis.jobs import State
+from tests.support.wait import eventually
 from tests.tenancy.proc_stack import (
     ROOT_EMAIL,
     ROOT_PASSWORD,
     api,
     listening,
     login,
-    wait_until,
 )
 
 from .conftest import FULL, SIZES, ChaosStack, Report, Smtp, StackFactory, budget
@@ -57,7 +57,7 @@ async def test_many_tenants_at_once_all_become_active(
             report.saw(
                 f"all {len(created)} Active, jobs Succeeded in {time.monotonic() - began:.1f}s"
             )
-            await wait_until(
+            await eventually(
                 lambda: len(hub.of("ReceiveNotification")) >= len(created), 15, "every push"
             )
             await asyncio.sleep(0.5)  # a duplicate push would arrive by now
@@ -166,7 +166,7 @@ async def test_deleting_a_running_provisioning_job_fails_the_tenant_and_retry_re
             dashboard = await _dashboard(web.base)
 
             async def cancel(index: int, c: Created) -> None:
-                await wait_until(
+                await eventually(
                     lambda: stack.job(c.job_id).state is State.PROCESSING, 20, "Processing"
                 )
                 # cancel in different steps (1 s before each): 0.3 s, 1.2 s, 2.1 s into the
@@ -195,7 +195,7 @@ async def test_deleting_a_running_provisioning_job_fails_the_tenant_and_retry_re
             report.checked(
                 "deleted job -> tenant Failed, 'Provisioning was cancelled'", len(created)
             )
-            errors = await wait_until(
+            errors = await eventually(
                 lambda: [m for m in hub.of("ReceiveNotification") if m[0] == "Error"]
                 if len([m for m in hub.of("ReceiveNotification") if m[0] == "Error"])
                 >= len(created) else None,
