@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, inspect
 from diquis.tenancy.infrastructure import migrations
 from diquis.tenancy.infrastructure.db import make_engine, sqlalchemy_url
 from tests.conftest import need
-from tests.realtime.conftest import free_port
+from tests.support.net import free_port
 from tests.tenancy.proc_stack import ROOT_EMAIL, ROOT_PASSWORD, Mailbox, Proc, Stack
 
 from .servers import PrivatePostgres, PrivateRedis, postgres_missing, redis_missing

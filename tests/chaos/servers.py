@@ -11,31 +11,23 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-from tests.realtime.conftest import free_port
+from tests.support import processes
+from tests.support.net import free_port, port_open
+from tests.support.wait import wait_until
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.3):
-            return True
-    except OSError:
-        return False
-
-
 def _wait_port(port: int, up: bool, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while _port_open(port) is not up:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not go {'up' if up else 'down'} in {timeout}s")
-        time.sleep(0.05)
+    wait_until(
+        lambda: port_open(port, timeout=0.3) is up,
+        timeout,
+        f"{what} to go {'up' if up else 'down'}",
+    )
 
 
 def postgres_missing() -> str | None:
@@ -112,7 +104,7 @@ class PrivatePostgres:
         _wait_port(self.port, False, 30, "private PostgreSQL")
 
     def ensure_running(self) -> None:
-        if not self.running or not _port_open(self.port):
+        if not self.running or not port_open(self.port, timeout=0.3):
             with contextlib.suppress(RuntimeError):
                 self.stop()
             self.start()
@@ -146,20 +138,16 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/{db}"
 
     def start(self) -> None:
-        log = (self.root / "redis.log").open("ab")
-        self.process = subprocess.Popen(
+        self.process = processes.spawn(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.root)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            log=self.root / "redis.log", append=True,
         )  # fmt: skip
-        log.close()
         _wait_port(self.port, True, 15, "private Redis")
 
     def stop(self) -> None:
         """kill -9 the server (its pub/sub subscribers see their connections drop)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+        processes.kill(self.process, timeout=10)
         self.process = None
         _wait_port(self.port, False, 15, "private Redis")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 
 from diquis.jobs import JobEngine, State
 from tests.jobs import crash_app
+from tests.support import processes
 
 from .conftest import SIZES, Report, budget
 from .servers import PrivatePostgres
@@ -44,14 +44,12 @@ class Workers:
         self.killed: list[int] = []
 
     def start(self) -> subprocess.Popen[bytes]:
-        with (self.logs / f"worker{len(self.procs)}.log").open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "diquis.cli", "--log-level", "WARNING", "worker",
-                 "--app", "tests.jobs.crash_app:engine", "--concurrency", "20",
-                 "--heartbeat-interval", "0.3", "--server-timeout", "2"],
-                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+        proc = processes.spawn(
+            [sys.executable, "-m", "diquis.cli", "--log-level", "WARNING", "worker",
+             "--app", "tests.jobs.crash_app:engine", "--concurrency", "20",
+             "--heartbeat-interval", "0.3", "--server-timeout", "2"],
+            log=self.logs / f"worker{len(self.procs)}.log", env=self.env, cwd=ROOT,
+        )  # fmt: skip
         self.procs.append(proc)
         self.live.append(proc)
         return proc
@@ -59,22 +57,13 @@ class Workers:
     def kill_one(self, rng: random.Random, registered: set[int]) -> None:
         """kill -9 a random worker, one that has registered if any, and start another."""
         victim = rng.choice([p for p in self.live if p.pid in registered] or self.live)
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.wait(10)
+        processes.kill9(victim, timeout=10)
         self.killed.append(victim.pid)
         self.live.remove(victim)
         self.start()
 
     def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        processes.stop_all(self.procs, timeout=10, kill_timeout=5)
 
 
 @pytest.fixture

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 
 from diquis.jobs import JobEngine, RetryPolicy, State
 from tests.conftest import need
-from tests.support.net import free_port
+from tests.support.threaded import ThreadedServer
 from tests.support.wait import wait_until
 
 from .conftest import XSS, make_app
@@ -83,20 +82,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
     app = make_app(engine, tag_links={"tenant": "/tenants?q={value}"}, app_path="/")
     app.router.lifespan_context = lifespan
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="on",
-            timeout_graceful_shutdown=2,
-        )
-    )
-    thread = threading.Thread(target=server.run, name="dashboard-uvicorn", daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, 15, "uvicorn to start")
+    server = ThreadedServer(app, join_timeout=15, lifespan="on", timeout_graceful_shutdown=2)
+    server.start()
 
     failed = engine.enqueue(provision_tenant, 7, f"Acme {XSS}", tags=["tenant:acme"])
     for n in range(12):
@@ -106,12 +93,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     engine.recurring.add_or_update("nightly-invoices", build_invoice, "0 3 * * *", 1, tz="UTC")
     wait_until(lambda: engine.get(failed).state is State.FAILED, 20, "the job to fail twice")
     try:
-        yield Live(f"http://127.0.0.1:{port}", engine, failed, gate, runs, hold)
+        yield Live(server.base, engine, failed, gate, runs, hold)
     finally:
         gate.set()
         hold.set()
-        server.should_exit = True
-        thread.join(15)
+        server.stop()
         engine.close()
 
 

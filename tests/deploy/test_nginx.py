@@ -41,8 +41,10 @@ import httpx
 import pytest
 
 from tests.conftest import need
-from tests.realtime.conftest import NodeScenario, free_port, wait_for_port
+from tests.realtime.conftest import NodeScenario
 from tests.realtime.conftest import node as node  # the official client's scenarios
+from tests.support import processes
+from tests.support.net import free_port, wait_for_port
 from tests.tenancy.proc_stack import ROOT_EMAIL, ROOT_PASSWORD, Stack, smtp_server, unique
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -124,26 +126,19 @@ class Nginx:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        with (self.folder / "stderr.log").open("wb") as out:
-            self.process = subprocess.Popen(
-                [NGINX, "-p", str(self.folder), "-c", str(self.folder / "nginx.conf"),
-                 "-e", str(self.folder / "error.log"), "-g", "daemon off;"],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+        self.process = processes.spawn(
+            [NGINX, "-p", str(self.folder), "-c", str(self.folder / "nginx.conf"),
+             "-e", str(self.folder / "error.log"), "-g", "daemon off;"],
+            log=self.folder / "stderr.log",
+        )  # fmt: skip
         try:
             wait_for_port(self.port, timeout=10)
         except TimeoutError:
             raise AssertionError(f"nginx did not start:\n{self.errors()}") from None
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()  # nginx's fast shutdown; the master ends its worker
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        # SIGTERM is nginx's fast shutdown; the master ends its worker
+        processes.stop(self.process, timeout=5, kill_timeout=5)
 
     def errors(self) -> str:
         return "\n".join(

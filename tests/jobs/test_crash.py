@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from diquis.jobs import JobEngine, State
+from tests.support import processes
 from tests.support.wait import wait_until
 
 from . import crash_app
@@ -61,9 +62,7 @@ def workers(storage_url: str, tmp_path: Path) -> Iterator[Workers]:
         yield engine, procs, runs
     finally:
         for p in procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait(10)
+            processes.kill(p, timeout=10)
         engine.close()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -16,8 +15,8 @@ from typing import Any
 
 import jwt
 import pytest
-import uvicorn
 
+from tests.support import processes
 from tests.support.net import free_port, wait_for_port
 
 HERE = Path(__file__).parent
@@ -59,18 +58,11 @@ class ServerProcess:
             "PYTHONPATH": str(REPO / "src"),
             "DIQUIS_TEST_HUB_OPTIONS": json.dumps(self.options),
         }
-        self.process = subprocess.Popen(args, env=env, cwd=str(REPO))
+        self.process = processes.spawn(args, env=env, cwd=str(REPO))
         wait_for_port(self.port)
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        processes.stop(self.process, timeout=5, kill_timeout=5)
         self.process = None
 
 
@@ -136,9 +128,7 @@ class NodeScenario:
             self.kill()
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        processes.kill(self.process, timeout=5)
 
 
 @pytest.fixture
@@ -160,30 +150,3 @@ def node(node_bin: str) -> Iterator[Callable[[str, dict[str, Any]], NodeScenario
     yield start
     for run in running:
         run.kill()
-
-
-class ThreadedServer:
-    """A uvicorn server for an ASGI app, on its own event loop in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(
-            target=lambda: self.loop.run_until_complete(self.server.serve()), daemon=True
-        )
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ThreadedServer:
-        self.thread.start()
-        wait_for_port(self.port)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.loop.close()

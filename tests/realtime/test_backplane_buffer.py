@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import time
@@ -14,6 +15,7 @@ import pytest
 from diquis.realtime.backplane.buffer import PublishBuffer
 from diquis.realtime.backplane.redis import RedisBackplane
 from tests.conftest import need
+from tests.support import processes
 from tests.support.net import free_port, wait_for_port
 
 
@@ -90,10 +92,10 @@ def private_redis(tmp_path: Path) -> Iterator[tuple[int, object]]:
 
     def start() -> None:
         procs.append(
-            subprocess.Popen(
+            processes.spawn(
                 [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                  "--appendonly", "no", "--dir", str(tmp_path)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                log=Path(os.devnull),
             )
         )  # fmt: skip
         wait_for_port(port)
@@ -103,9 +105,7 @@ def private_redis(tmp_path: Path) -> Iterator[tuple[int, object]]:
 
     def stop() -> None:
         for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+            processes.kill(proc, timeout=10)
 
     start()
     yield port, (start, stop)

@@ -23,7 +23,8 @@ from diquis.realtime import (
     MemoryBackplane,
     jwt_authenticator,
 )
-from tests.realtime.conftest import SECRET, ThreadedServer, make_token
+from tests.realtime.conftest import SECRET, make_token
+from tests.support.threaded import ThreadedServer
 
 RS = "\x1e"
 HANDSHAKE = '{"protocol":"json","version":1}' + RS

@@ -21,8 +21,8 @@ from pysignalr.client import SignalRClient
 
 from diquis.app import Diquis
 from diquis.settings import Settings
-from tests.realtime.conftest import ThreadedServer
 from tests.support.net import free_port
+from tests.support.threaded import ThreadedServer
 
 SECRET = "tenancy-tests-secret-key-with-enough-bytes"
 ADMIN_EMAIL = "root@platform.test"

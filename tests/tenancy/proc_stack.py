@@ -1,6 +1,6 @@
 """Run the real ``diquis`` processes (serve / worker) for the process-level tests.
 
-Every process is a ``python -m diquis.cli ...`` child started with ``subprocess.Popen``,
+Every process is a ``python -m diquis.cli ...`` child started by ``tests.support.processes``,
 with its output in a log file under the test's tmp dir; :meth:`Stack.stop` ends each one
 by its handle (SIGTERM, then SIGKILL). Nothing here looks processes up by name.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email
+import functools
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -31,6 +31,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 
 from diquis.jobs import Job, JobEngine
 from diquis.tenancy.infrastructure.db import notifications, sqlalchemy_url, users
+from tests.support import processes
 from tests.support.net import free_port
 
 SECRET = "process-tests-secret-key-with-enough-bytes"
@@ -111,23 +112,17 @@ class Proc:
         return f"http://127.0.0.1:{self.port}"
 
     def output(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return processes.read_log(self.log)
 
     def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=8)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=5)
+        processes.stop(self.popen, timeout=8, kill_timeout=5)
 
     def kill9(self) -> None:
-        os.kill(self.popen.pid, signal.SIGKILL)
-        self.popen.wait(timeout=5)
+        processes.kill9(self.popen, timeout=5)
+
+
+def _worker_started(proc: Proc) -> bool:
+    return "job server" in proc.output() and "started" in proc.output()
 
 
 @dataclass
@@ -169,12 +164,9 @@ class Stack:
 
     def _start(self, name: str, args: list[str], port: int | None, **extra: str) -> Proc:
         log = self.tmp / f"{name}.log"
-        with log.open("wb") as out:
-            popen = subprocess.Popen(
-                [sys.executable, "-m", "diquis.cli", *args],
-                env=self.base_env(**extra), stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+        popen = processes.spawn(
+            [sys.executable, "-m", "diquis.cli", *args], log=log, env=self.base_env(**extra)
+        )
         proc = Proc(name, popen, log, port)
         self.procs.append(proc)
         return proc
@@ -195,18 +187,14 @@ class Stack:
         """Wait until each web process answers /readyz and each worker has registered."""
         deadline = time.monotonic() + timeout
         for proc in procs:
-            while True:
-                if proc.popen.poll() is not None:
-                    raise AssertionError(f"{proc.name} exited early:\n{proc.output()[-3000:]}")
-                if proc.port is not None:
-                    with contextlib.suppress(httpx.HTTPError):
-                        if httpx.get(f"{proc.base}/readyz", timeout=1).status_code == 200:
-                            break
-                elif "job server" in proc.output() and "started" in proc.output():
-                    break
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"{proc.name} not ready:\n{proc.output()[-3000:]}")
-                time.sleep(0.05)
+            if proc.port is not None:
+                ready = functools.partial(processes.answers_readyz, proc.base)
+            else:
+                ready = functools.partial(_worker_started, proc)
+            processes.wait_ready(
+                proc.popen, ready, what=proc.name, output=proc.output,
+                deadline=deadline, interval=0.05, tail=3000,
+            )  # fmt: skip
 
     def stop(self) -> None:
         for proc in self.procs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import httpx
@@ -212,7 +213,13 @@ async def test_inbox_login_logout_and_service_endpoints(start_app: AppFactory) -
             await eventually(lambda: run.app.jobs.get(int(body["job_id"])).state is State.SUCCEEDED)
             operator = {"Authorization": f"Bearer {METRICS_TOKEN}"}
             metrics = (await api.get("/metrics", headers=operator)).text
-            assert 'diquis_jobs{state="Succeeded"} 1.0' in metrics
+            # the provisioning job ran here (the minutely tenancy.reconcile may have too)
+            succeeded = re.search(r'diquis_jobs\{state="Succeeded"\} (\d+)\.0', metrics)
+            assert succeeded is not None and int(succeeded.group(1)) >= 1, metrics
+            assert (
+                'diquis_job_duration_seconds_count{outcome="succeeded",'
+                'target="tenancy.ProvisionTenantJob.execute"} 1.0'
+            ) in metrics
             assert "diquis_hub_connections" in metrics
             assert (await api.get("/healthz")).json() == {"status": "ok"}
             assert (await api.get("/readyz")).json() == {"status": "ready"}

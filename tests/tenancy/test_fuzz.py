@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 from diquis.app import Diquis
 from diquis.identity import ROLE_SUPERADMIN, Principal, issue_token
 from diquis.settings import Settings
-from tests.realtime.conftest import ThreadedServer
+from tests.support.threaded import ThreadedServer
 
 from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD, SECRET
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import need
+from tests.support import processes
 from tests.support.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,50 +65,27 @@ class DiquisServer:
     def start(self, timeout: float = 40) -> None:
         """Start serving and wait until the API answers."""
         self.starts += 1
-        with self.log.open("ab") as out:
-            out.write(f"\n--- start #{self.starts} ---\n".encode())
-            out.flush()
-            self.popen = subprocess.Popen(
-                [sys.executable, "-m", "diquis.cli", "serve", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--concurrency", str(self.concurrency)],
-                env=self.env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=REPO,
-            )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.popen.poll() is not None:
-                raise AssertionError(f"diquis serve exited early:\n{self.output()[-4000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"diquis serve not ready in {timeout}s:\n{self.output()}")
-            time.sleep(0.2)
+        self.popen = processes.spawn(
+            [sys.executable, "-m", "diquis.cli", "serve", "--host", "127.0.0.1",
+             "--port", str(self.port), "--concurrency", str(self.concurrency)],
+            log=self.log, append=True, banner=f"\n--- start #{self.starts} ---\n",
+            env=self.env(), cwd=REPO,
+        )  # fmt: skip
+        processes.wait_ready(
+            self.popen, lambda: processes.answers_readyz(self.url),
+            what="diquis serve", output=self.output, timeout=timeout,
+        )  # fmt: skip
 
     def kill(self) -> None:
         """End the process abruptly (SIGKILL), as a crash would."""
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.kill()
-            self.popen.wait(timeout=10)
+        processes.kill(self.popen, timeout=10)
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it does not go within 10 s."""
-        if self.popen is None or self.popen.poll() is not None:
-            return
-        self.popen.terminate()
-        try:
-            self.popen.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(timeout=10)
+        processes.stop(self.popen, timeout=10, kill_timeout=10)
 
     def output(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return processes.read_log(self.log)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,10 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, expect
 
-from .conftest import REPO, SECRET, DiquisServer, free_port
+from tests.support import processes
+from tests.support.net import free_port
+
+from .conftest import REPO, SECRET, DiquisServer
 
 
 class WheelServer(DiquisServer):
@@ -26,25 +29,14 @@ class WheelServer(DiquisServer):
     def start(self, timeout: float = 60) -> None:
         """Start the installed console script (from a folder with no web/dist)."""
         self.starts += 1
-        with self.log.open("ab") as out:
-            self.popen = subprocess.Popen(
-                [str(self.bin_dir / "diquis"), "serve", "--port", str(self.port)],
-                env=self.env(), stdout=out, stderr=subprocess.STDOUT, cwd=self.data_dir,
-            )  # fmt: skip
-        import time
-
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while True:
-            assert self.popen.poll() is None, self.output()
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, self.output()
-            time.sleep(0.2)
+        self.popen = processes.spawn(
+            [str(self.bin_dir / "diquis"), "serve", "--port", str(self.port)],
+            log=self.log, append=True, env=self.env(), cwd=self.data_dir,
+        )  # fmt: skip
+        processes.wait_ready(
+            self.popen, lambda: processes.answers_readyz(self.url),
+            what="diquis serve (wheel)", output=self.output, timeout=timeout,
+        )  # fmt: skip
 
 
 def test_the_wheel_serves_the_web_app(web_dist: Path, tmp_path: Path, browser: Browser) -> None:
