@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from .concurrency import Concurrency, check_queue_limit
 from .context import JobFilter
 from .errors import JobArgumentError, JobNotFoundError
 from .model import Job, NewJob, StateChange
@@ -119,6 +120,11 @@ class JobEngine:
         name: str | None = None,
         queue: str | None = None,
         retry: RetryPolicy | None = None,
+        mutex: str | None = None,
+        limit: int | None = None,
+        rate_limit: str | None = None,
+        rate_key: str | None = None,
+        partition: str | None = None,
     ) -> Callable[[F], F]: ...
 
     def job(
@@ -128,11 +134,22 @@ class JobEngine:
         name: str | None = None,
         queue: str | None = None,
         retry: RetryPolicy | None = None,
+        mutex: str | None = None,
+        limit: int | None = None,
+        rate_limit: str | None = None,
+        rate_key: str | None = None,
+        partition: str | None = None,
     ) -> F | Callable[[F], F]:
-        """Register a function (async or sync) as a job target; use bare or with options."""
+        """Register a function (async or sync) as a job target; use bare or with options.
+
+        ``mutex``, ``rate_key`` and ``partition`` are ``str.format`` templates over the
+        job's arguments (``"tenant:{tenant_id}"``); ``limit`` caps the target's running jobs
+        and ``rate_limit`` (``"10/minute"``) its starts, across all servers.
+        """
+        rules = Concurrency(mutex, limit, rate_limit, rate_key, partition)
 
         def register(f: F) -> F:
-            self.registry.add_function(f, name=name, queue=queue, retry=retry)
+            self.registry.add_function(f, name=name, queue=queue, retry=retry, concurrency=rules)
             return f
 
         return register(func) if func is not None else register
@@ -146,12 +163,31 @@ class JobEngine:
         queue: str | None = None,
         retry: RetryPolicy | None = None,
         name: str | None = None,
+        mutex: str | None = None,
+        limit: int | None = None,
+        rate_limit: str | None = None,
+        rate_key: str | None = None,
+        partition: str | None = None,
     ) -> C:
         """Register methods of a class built per run by ``factory`` (or the engine's activator)."""
         self.registry.add_class(
-            cls, methods=methods, factory=factory, queue=queue, retry=retry, prefix=name
+            cls,
+            methods=methods,
+            factory=factory,
+            queue=queue,
+            retry=retry,
+            prefix=name,
+            concurrency=Concurrency(mutex, limit, rate_limit, rate_key, partition),
         )
         return cls
+
+    def queue_limit(self, queue: str, n: int | None) -> None:
+        """Run at most ``n`` jobs of ``queue`` at a time across all servers (None: no limit).
+
+        Kept in the job store, so every server obeys it (within a second).
+        """
+        check_queue_limit(queue, n)
+        self.storage.set_queue_limit(queue, n)
 
     def add_filter(self, job_filter: JobFilter) -> None:
         """Run ``job_filter``'s hooks around every run and state change in this process."""
@@ -182,7 +218,9 @@ class JobEngine:
         queue_name = queue or resolved.queue or self.default_queue
         if not isinstance(queue_name, str) or not queue_name.strip():
             raise JobArgumentError(f"queue must be a non-empty string, got {queue_name!r}")
+        keys = resolved.concurrency.keys(resolved.name, resolved.signature, args, kwargs)
         return NewJob(
+            **keys,
             target=resolved.name,
             args=encoded_args,
             kwargs=encoded_kwargs,

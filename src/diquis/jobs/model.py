@@ -72,6 +72,26 @@ class NewJob:
     parent_id: int | None = None
     continuation_on: str | None = None
     recurring_id: str | None = None
+    #: at most one job with this key runs at a time
+    mutex_key: str | None = None
+    #: at most this many jobs of the target run at a time
+    limit: int | None = None
+    #: at most ``rate_n`` starts per ``rate_period`` seconds among jobs with ``rate_key``
+    rate_key: str | None = None
+    rate_n: int | None = None
+    rate_period: float | None = None
+    #: workers take jobs of a queue round-robin across partitions
+    partition_key: str | None = None
+
+    @property
+    def gated(self) -> bool:
+        """Whether claiming this job looks at anything beyond its queue's order."""
+        return (
+            self.mutex_key is not None
+            or self.limit is not None
+            or self.rate_key is not None
+            or self.partition_key is not None
+        )
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,8 @@ def _into(target: State, *, but: frozenset[State] = frozenset()) -> frozenset[St
 
 #: a server takes an Enqueued job
 CLAIM = Move("claim", frozenset({State.ENQUEUED}), State.PROCESSING)
+#: the state a run is in while a server owns it
+PROCESSING = CLAIM.target
 #: how a run ends (written by the server that owns the run)
 SUCCEED = Move("succeed", frozenset({State.PROCESSING}), State.SUCCEEDED)
 FAIL = Move("fail", frozenset({State.PROCESSING}), State.FAILED)
@@ -185,6 +187,7 @@ __all__ = [
     "LIVE_STATES",
     "MOVES",
     "PARENT_DONE",
+    "PROCESSING",
     "REQUEUE",
     "REQUEUEABLE",
     "RETRY",

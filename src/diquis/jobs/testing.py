@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .concurrency import Candidate, Running, pick, round_robin
 from .errors import ConfigurationError, DuplicateJobError, JobNotFoundError
 from .model import (
     ClaimedJob,
@@ -49,6 +51,7 @@ from .states import (
     INITIAL_STATES,
     LIVE_STATES,
     PARENT_DONE,
+    PROCESSING,
     Move,
     State,
     continuation_move,
@@ -85,6 +88,12 @@ class _Row:
     recurring_id: str | None = None
     result: str | None = None
     error: str | None = None
+    mutex_key: str | None = None
+    limit: int | None = None
+    rate_key: str | None = None
+    rate_n: int | None = None
+    rate_period: float | None = None
+    partition_key: str | None = None
     tags: list[str] = field(default_factory=list)
     history: list[StateRecord] = field(default_factory=list)
 
@@ -118,6 +127,32 @@ class _Row:
         )
 
 
+def _id(row: _Row) -> int:
+    return row.id
+
+
+def _gated(row: _Row) -> bool:
+    return (
+        row.mutex_key is not None
+        or row.limit is not None
+        or row.rate_key is not None
+        or row.partition_key is not None
+    )
+
+
+def _candidate(row: _Row) -> Candidate:
+    return Candidate(
+        row.id,
+        row.target,
+        row.mutex_key,
+        row.limit,
+        row.rate_key,
+        row.rate_n,
+        row.rate_period,
+        row.partition_key,
+    )
+
+
 @dataclass
 class _Server:
     info: ServerInfo
@@ -134,6 +169,7 @@ class _Tables:
         self.servers: dict[str, _Server] = {}
         self.recurring: dict[str, RecurringJob] = {}
         self.stats: dict[tuple[int, State, str], int] = {}
+        self.queue_limits: dict[str, int] = {}
         self.changes: list[StateChange] = []
         self.version = 0
 
@@ -390,6 +426,12 @@ class MemoryStorage(Storage):
             parent_id=job.parent_id,
             continuation_on=job.continuation_on,
             recurring_id=job.recurring_id,
+            mutex_key=job.mutex_key,
+            limit=job.limit,
+            rate_key=job.rate_key,
+            rate_n=job.rate_n,
+            rate_period=job.rate_period,
+            partition_key=job.partition_key,
             tags=list(dict.fromkeys(job.tags)),
         )
         self._t.next_id += 1
@@ -432,15 +474,10 @@ class MemoryStorage(Storage):
         claimed: list[ClaimedJob] = []
         with self._t.lock:
             for queue in queues:
-                ready = sorted(
-                    (
-                        r
-                        for r in self._t.jobs.values()
-                        if r.queue == queue and CLAIM.allows(r.state)
-                    ),
-                    key=lambda r: r.id,
-                )
-                for row in ready[: limit - len(claimed)]:
+                want = limit - len(claimed)
+                if want <= 0:
+                    break
+                for row in self._ready(queue, want, now):
                     row.state = transition(CLAIM, row.state, job=row.id)
                     row.reason, row.server_id = None, server_id
                     row.attempt += 1
@@ -463,6 +500,43 @@ class MemoryStorage(Storage):
                     )
             self._commit()
         return claimed
+
+    def _ready(self, queue: str, want: int, now: float) -> list[_Row]:
+        """The Enqueued rows of ``queue`` to claim now: the same rules as the SQL stores."""
+        rows = self._t.jobs.values()
+        ready = sorted((r for r in rows if r.queue == queue and CLAIM.allows(r.state)), key=_id)
+        queue_limit = self._t.queue_limits.get(queue)
+        gated = [r for r in ready if _gated(r)]
+        if queue_limit is None and not gated:
+            return ready[:want]
+        running = Running(set(), Counter(), 0)
+        for r in rows:
+            if r.state is PROCESSING:
+                running.per_target[r.target] += 1
+                running.in_queue += r.queue == queue
+                if r.mutex_key is not None:
+                    running.mutexes.add(r.mutex_key)
+        partitions: dict[str | None, list[Candidate]] = {}
+        for r in gated:
+            partitions.setdefault(r.partition_key, []).append(_candidate(r))
+        groups = [*partitions.values(), [_candidate(r) for r in ready if not _gated(r)]]
+
+        def started_since(key: str, period: float) -> int:
+            return sum(
+                1
+                for r in rows
+                if r.rate_key == key and r.started_at is not None and r.started_at >= now - period
+            )
+
+        ids = pick(round_robin(groups), running, want, queue_limit, started_since)
+        return [self._t.jobs[i] for i in ids]
+
+    def set_queue_limit(self, queue: str, n: int | None) -> None:
+        with self._t.lock:
+            if n is None:
+                self._t.queue_limits.pop(queue, None)
+            else:
+                self._t.queue_limits[queue] = n
 
     def _owned(self, job_id: int, attempt: int, server_id: str) -> _Row | None:
         row = self._t.jobs.get(job_id)

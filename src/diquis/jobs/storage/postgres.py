@@ -31,6 +31,8 @@ from .statements import CLAIM_COLUMNS, LIVE_SQL
 _S = {s.name: s.value for s in State}
 
 _MIGRATION_LOCK = 0x0D1A_0B5  # pg_advisory_xact_lock key for schema changes
+# taken by claims that weigh mutexes and limits, so two servers never both see a slot free
+_GATED_CLAIM_LOCK = 0x0D1A_0C1
 
 _INSERT_JOB = """
 WITH p AS (SELECT state FROM diquis_jobs WHERE id = %(parent)s FOR SHARE),
@@ -54,11 +56,12 @@ s AS (
 ins AS (
     INSERT INTO diquis_jobs (target, args, kwargs, queue, state, reason, created_at,
         scheduled_at, enqueued_at, finished_at, unique_key, parent_id, continuation_on,
-        recurring_id)
+        recurring_id, mutex_key, limit_n, rate_key, rate_n, rate_period, partition_key, gated)
     SELECT %(target)s, %(args)s, %(kwargs)s, %(queue)s, s.state, s.reason, %(now)s,
         %(scheduled_at)s, CASE WHEN s.state = '{ENQUEUED}' THEN %(now)s END,
         CASE WHEN s.state = '{DELETED}' THEN %(now)s END, %(key)s, %(parent)s, %(on)s,
-        %(recurring)s
+        %(recurring)s, %(mutex)s, %(limit_n)s, %(rate_key)s, %(rate_n)s, %(rate_period)s,
+        %(partition)s, %(gated)s
     FROM s WHERE s.state <> 'Missing'
     ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ({LIVE}) DO NOTHING
     RETURNING id, state, reason
@@ -86,7 +89,7 @@ _INSERT_JOB = (
 
 _CLAIM = f"""
 WITH c AS (
-    SELECT id FROM diquis_jobs WHERE {CLAIM.sql_match()} AND queue = %(queue)s
+    SELECT id FROM diquis_jobs WHERE {CLAIM.sql_match()} AND queue = %(queue)s AND gated = 0
     ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 ),
 u AS (
@@ -195,6 +198,9 @@ class PostgresConnector(Connector):
             )
         return raw
 
+    def lock_gated_claims(self, conn: Any) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_GATED_CLAIM_LOCK,))
+
     def migrate(self) -> None:
         with self.transaction() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
@@ -253,6 +259,13 @@ class PostgresStorage(SqlStorage):
             "key": job.unique_key,
             "recurring": job.recurring_id,
             "tags": list(job.tags),
+            "mutex": job.mutex_key,
+            "limit_n": job.limit,
+            "rate_key": job.rate_key,
+            "rate_n": job.rate_n,
+            "rate_period": job.rate_period,
+            "partition": job.partition_key,
+            "gated": int(job.gated),
         }
 
     def insert_job(self, conn: Any, job: NewJob, now: float) -> tuple[int, bool]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _LIVE = "'Scheduled', 'Enqueued', 'Processing', 'Awaiting'"
 
@@ -99,9 +99,37 @@ _STATS = [
     " WHERE parent_id IS NOT NULL",
 ]
 
+
+def _concurrency(time_type: str) -> list[str]:
+    """Version 3: mutexes, limits, rate limits, partitions (existing rows: none of them)."""
+    return [
+        *(
+            f"ALTER TABLE diquis_jobs ADD COLUMN {column}"
+            for column in (
+                "mutex_key TEXT",
+                "limit_n INTEGER",
+                "rate_key TEXT",
+                "rate_n INTEGER",
+                f"rate_period {time_type}",
+                "partition_key TEXT",
+                # 1 when any of the above is set: such jobs take the claim's careful path
+                "gated INTEGER NOT NULL DEFAULT 0",
+            )
+        ),
+        "CREATE INDEX IF NOT EXISTS diquis_jobs_gated ON diquis_jobs (queue, partition_key, id)"
+        " WHERE state = 'Enqueued' AND gated = 1",
+        "CREATE INDEX IF NOT EXISTS diquis_jobs_rate ON diquis_jobs (rate_key, started_at)"
+        " WHERE rate_key IS NOT NULL",
+        """CREATE TABLE IF NOT EXISTS diquis_queue_limits (
+            queue TEXT PRIMARY KEY,
+            n INTEGER NOT NULL)""",
+    ]
+
+
 SQLITE_SCHEMA: list[tuple[int, list[str]]] = [
     (1, _tables("INTEGER PRIMARY KEY AUTOINCREMENT", "REAL", " WITHOUT ROWID")),
     (2, _STATS),
+    (3, _concurrency("REAL")),
 ]
 
 # PostgreSQL: a statement-level trigger publishes every state change (the cross-process
@@ -141,4 +169,5 @@ PG_SCHEMA: list[tuple[int, list[str]]] = [
         ],
     ),
     (2, _STATS),
+    (3, _concurrency("DOUBLE PRECISION")),
 ]

@@ -8,9 +8,12 @@ clock, so tests can move time without sleeping.
 from __future__ import annotations
 
 import json
+import time
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from ..concurrency import Candidate, Running, pick, round_robin
 from ..errors import DuplicateJobError, JobNotFoundError
 from ..model import (
     ClaimedJob,
@@ -36,6 +39,7 @@ from ..states import (
     DUE,
     HAND_BACK,
     PARENT_DONE,
+    PROCESSING,
     Move,
     State,
     continuation_move,
@@ -47,6 +51,16 @@ from .connector import Connector, Waker, marks
 from .store import RecurringPlan, Storage
 
 STATS_KEEP = 8 * 86400  # how long counters are kept
+QUEUE_LIMITS_TTL = 1.0  # seconds a server trusts the queue limits it read
+
+
+def latency_json(job: ClaimedJob, now: float) -> str | None:
+    """A claim history row's details: how long the job waited in its queue."""
+    if job.enqueued_at is None:
+        return None
+    # the claim's clock was read before its transaction: a job enqueued in between would
+    # otherwise show a negative wait
+    return '{"latency_ms": %.3f}' % (max(0.0, now - job.enqueued_at) * 1000)
 
 
 def job_from_row(row: Sequence[Any], tags: Sequence[str] = (), history: Sequence[Any] = ()) -> Job:
@@ -248,6 +262,7 @@ class SqlStorage(Storage):
         self.connector = connector
         self.name = connector.name
         self._monitoring = SqlMonitoring(connector)
+        self._queue_limits: tuple[float, dict[str, int]] | None = None
 
     @property
     def monitoring(self) -> MonitoringApi:
@@ -320,6 +335,13 @@ class SqlStorage(Storage):
                     job.parent_id,
                     job.continuation_on,
                     job.recurring_id,
+                    job.mutex_key,
+                    job.limit,
+                    job.rate_key,
+                    job.rate_n,
+                    job.rate_period,
+                    job.partition_key,
+                    int(job.gated),
                 ),
             ).fetchone()
         except Exception as exc:
@@ -481,13 +503,88 @@ class SqlStorage(Storage):
         self, server_id: str, queues: Sequence[str], limit: int, now: float
     ) -> list[ClaimedJob]:
         claimed: list[ClaimedJob] = []
+        queue_limits = self.queue_limits()
         with self.transaction() as conn:
             for queue in queues:
                 want = limit - len(claimed)
                 if want <= 0:
                     break
-                claimed.extend(self.claim_queue(conn, server_id, queue, want, now))
+                careful = queue in queue_limits or (
+                    self.execute(conn, q.HAS_GATED, (queue,)).fetchone() is not None
+                )
+                if careful:
+                    claimed.extend(
+                        self.claim_gated(conn, server_id, queue, want, now, queue_limits.get(queue))
+                    )
+                else:
+                    claimed.extend(self.claim_queue(conn, server_id, queue, want, now))
         return claimed
+
+    def claim_gated(
+        self,
+        conn: Any,
+        server_id: str,
+        queue: str,
+        want: int,
+        now: float,
+        queue_limit: int | None,
+    ) -> list[ClaimedJob]:
+        """Claim under mutexes, limits and partitions (the careful path; serialized)."""
+        self.connector.lock_gated_claims(conn)
+        running = Running(set(), Counter(), 0)
+        for r_queue, r_target, r_mutex in self.execute(conn, q.RUNNING).fetchall():
+            running.per_target[r_target] += 1
+            running.in_queue += r_queue == queue
+            if r_mutex is not None:
+                running.mutexes.add(r_mutex)
+        if queue_limit is not None and running.in_queue >= queue_limit:
+            return []
+        # a few more than wanted per partition: some may be waiting on a mutex
+        window = want + 50
+        groups: list[list[Candidate]] = []
+        for (partition,) in self.execute(conn, q.GATED_PARTITIONS, (queue,)).fetchall():
+            if partition is None:
+                rows = self.execute(conn, q.CANDIDATES_NO_PARTITION, (queue, window))
+            else:
+                rows = self.execute(conn, q.CANDIDATES_IN_PARTITION, (queue, partition, window))
+            groups.append([Candidate(*r) for r in rows.fetchall()])
+        groups.append(
+            [Candidate(*r) for r in self.execute(conn, q.CANDIDATES_UNGATED, (queue, window))]
+        )
+
+        def started_since(key: str, period: float) -> int:
+            row = self.execute(conn, q.STARTED_SINCE, (key, now - period)).fetchone()
+            return int(row[0])
+
+        ids = pick(round_robin(groups), running, want, queue_limit, started_since)
+        if not ids:
+            return []
+        rows = self.execute(conn, q.claim_ids(len(ids)), (server_id, now, now, *ids)).fetchall()
+        claimed = sorted((ClaimedJob(*r) for r in rows), key=lambda j: ids.index(j.id))
+        self.executemany(
+            conn,
+            q.INSERT_HISTORY_FULL,
+            [(j.id, PROCESSING.value, now, None, server_id, latency_json(j, now)) for j in claimed],
+        )
+        return claimed
+
+    def queue_limits(self) -> dict[str, int]:
+        """Every queue's limit (read at most once a second: limits change rarely)."""
+        cached = self._queue_limits
+        if cached is not None and time.monotonic() - cached[0] < QUEUE_LIMITS_TTL:
+            return cached[1]
+        with self.transaction(write=False) as conn:
+            limits = {r[0]: int(r[1]) for r in self.execute(conn, q.QUEUE_LIMITS).fetchall()}
+        self._queue_limits = (time.monotonic(), limits)
+        return limits
+
+    def set_queue_limit(self, queue: str, n: int | None) -> None:
+        with self.transaction() as conn:
+            if n is None:
+                self.execute(conn, q.REMOVE_QUEUE_LIMIT, (queue,))
+            else:
+                self.execute(conn, q.SET_QUEUE_LIMIT, (queue, n))
+        self._queue_limits = None
 
     def claim_queue(
         self, conn: Any, server_id: str, queue: str, limit: int, now: float

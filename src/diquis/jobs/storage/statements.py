@@ -45,7 +45,8 @@ assert CLAIM.sources == {State.ENQUEUED}
 INSERT_JOB = (
     "INSERT INTO diquis_jobs (target, args, kwargs, queue, state, reason, created_at,"
     " scheduled_at, enqueued_at, finished_at, unique_key, parent_id, continuation_on,"
-    " recurring_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+    " recurring_id, mutex_key, limit_n, rate_key, rate_n, rate_period, partition_key, gated)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
 INSERT_HISTORY = "INSERT INTO diquis_job_history (job_id, state, at, reason) VALUES (?, ?, ?, ?)"
 INSERT_HISTORY_FULL = (
@@ -129,6 +130,43 @@ DUE_JOBS = (
 NEXT_DUE = f"SELECT min(scheduled_at) FROM diquis_jobs WHERE {DUE.sql_match()}"
 EXPIRED = "SELECT id FROM diquis_jobs WHERE expire_at < ? LIMIT ?"
 EXPIRE_STATS = "DELETE FROM diquis_stats WHERE bucket < ?"
+
+# -- claiming under mutexes, limits and partitions -----------------------------------
+
+CANDIDATE_COLUMNS = "id, target, mutex_key, limit_n, rate_key, rate_n, rate_period, partition_key"
+HAS_GATED = (
+    f"SELECT 1 FROM diquis_jobs WHERE {CLAIM.sql_match()} AND gated = 1 AND queue = ? LIMIT 1"
+)
+GATED_PARTITIONS = (
+    f"SELECT DISTINCT partition_key FROM diquis_jobs WHERE {CLAIM.sql_match()} AND gated = 1"
+    " AND queue = ?"
+)
+_CANDIDATES = f"SELECT {CANDIDATE_COLUMNS} FROM diquis_jobs WHERE {CLAIM.sql_match()} AND queue = ?"
+CANDIDATES_IN_PARTITION = _CANDIDATES + " AND gated = 1 AND partition_key = ? ORDER BY id LIMIT ?"
+CANDIDATES_NO_PARTITION = (
+    _CANDIDATES + " AND gated = 1 AND partition_key IS NULL ORDER BY id LIMIT ?"
+)
+CANDIDATES_UNGATED = _CANDIDATES + " AND gated = 0 ORDER BY id LIMIT ?"
+RUNNING = f"SELECT queue, target, mutex_key FROM diquis_jobs WHERE state = '{PROCESSING}'"
+STARTED_SINCE = "SELECT count(*) FROM diquis_jobs WHERE rate_key = ? AND started_at >= ?"
+QUEUE_LIMITS = "SELECT queue, n FROM diquis_queue_limits"
+SET_QUEUE_LIMIT = (
+    "INSERT INTO diquis_queue_limits (queue, n) VALUES (?, ?)"
+    " ON CONFLICT (queue) DO UPDATE SET n = excluded.n"
+)
+REMOVE_QUEUE_LIMIT = "DELETE FROM diquis_queue_limits WHERE queue = ?"
+
+
+def claim_ids(n: int) -> str:
+    """Claim ``n`` chosen jobs by id (those still Enqueued)."""
+    return (
+        f"UPDATE diquis_jobs SET state = '{PROCESSING}', reason = NULL, server_id = ?,"
+        " attempt = attempt + 1, started_at = CASE WHEN enqueued_at IS NULL"
+        " OR enqueued_at < ? THEN ? ELSE enqueued_at END"
+        f" WHERE id IN ({', '.join('?' * n)}) AND {CLAIM.sql_match()}"
+        f" RETURNING {CLAIM_COLUMNS}"
+    )
+
 
 # -- recurring -------------------------------------------------------------------------
 

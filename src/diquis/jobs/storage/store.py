@@ -75,7 +75,16 @@ class Storage(abc.ABC):
     def claim(
         self, server_id: str, queues: Sequence[str], limit: int, now: float
     ) -> list[ClaimedJob]:
-        """Move up to ``limit`` Enqueued jobs (queues in priority order) to Processing."""
+        """Move up to ``limit`` Enqueued jobs (queues in priority order) to Processing.
+
+        Jobs with a mutex, a limit or a rate limit start only when their rules allow
+        (:func:`diquis.jobs.concurrency.pick`), the others stay Enqueued; a queue holding
+        partitioned jobs is taken round-robin across partitions.
+        """
+
+    @abc.abstractmethod
+    def set_queue_limit(self, queue: str, n: int | None) -> None:
+        """Run at most ``n`` jobs of ``queue`` at once across all servers (None: no limit)."""
 
     @abc.abstractmethod
     def finish(self, server_id: str, outcomes: Sequence[Outcome], now: float) -> int:
