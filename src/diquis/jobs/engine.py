@@ -7,12 +7,14 @@ import datetime as dt
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from .batches import BatchBuilder
 from .concurrency import Concurrency, check_queue_limit
 from .context import JobFilter
 from .errors import JobArgumentError, JobNotFoundError
-from .model import Job, NewJob, StateChange
+from .model import Batch, Job, NewJob, StateChange
 from .monitoring import MonitoringApi
 from .recurring import RecurringJobs
 from .registry import Activator, Registry, default_activator
@@ -430,6 +432,63 @@ class JobEngine:
 
     # -- steering jobs ------------------------------------------------------------------
 
+    # -- batches --------------------------------------------------------------------------
+
+    def batch(self, *, after: int | None = None, on: str = "succeeded") -> BatchBuilder:
+        """A new batch: ``with jobs.batch() as b: b.enqueue(...)`` creates its jobs at once.
+
+        With ``after``, the batch is a continuation: its jobs wait until batch ``after``
+        has finished (``on="succeeded"``: and succeeded; ``"any"``: in any state).
+        """
+        _check_on(on)
+        return BatchBuilder(self, self.storage.open_batch(self.now(), after, on), fresh=True)
+
+    def attach(self, batch_id: int) -> BatchBuilder:
+        """Add jobs to an open batch: ``with jobs.attach(batch_id) as b: b.enqueue(...)``."""
+        if self.storage.get_batch(batch_id) is None:
+            raise JobNotFoundError(f"batch {batch_id} does not exist")
+        return BatchBuilder(self, batch_id, fresh=False)
+
+    def continue_batch_with(
+        self,
+        batch_id: int,
+        target: Callable[..., Any] | str,
+        /,
+        *args: Any,
+        on: str = "succeeded",
+        queue: str | None = None,
+        tags: Iterable[str] = (),
+        **kwargs: Any,
+    ) -> int:
+        """A job that runs once every job of the batch Succeeded (``on="any"``: finished)."""
+        _check_on(on)
+        job = self._new_job(
+            target,
+            args,
+            kwargs,
+            state=State.AWAITING,
+            queue=queue,
+            tags=tags,
+            unique_key=None,
+            on=on,
+        )
+        return self._create(replace(job, parent_batch_id=batch_id), None)
+
+    def cancel_batch(self, batch_id: int, reason: str = "Batch cancelled") -> list[int]:
+        """Cancel a batch: its unfinished jobs are deleted (running ones cancelled); their ids."""
+        now = self.now()
+        ids = self.storage.cancel_batch(batch_id, now, reason, expire_at=now + self.deleted_ttl)
+        for job_id in ids:
+            self._notify_filters(job_id, State.DELETED, reason)
+        return ids
+
+    def get_batch(self, batch_id: int) -> Batch:
+        """A batch with its state, counts and progress; JobNotFoundError if it does not exist."""
+        batch = self.storage.get_batch(batch_id)
+        if batch is None:
+            raise JobNotFoundError(f"batch {batch_id} does not exist")
+        return batch
+
     def get(self, job_id: int) -> Job:
         """A job with its state history; JobNotFoundError if there is none."""
         job = self.storage.get_job(int(job_id))
@@ -485,6 +544,11 @@ class JobEngine:
         """Run every job that is due now, inline, until none is left; how many ran (tests)."""
         server = self.server(queues=list(queues or [self.default_queue]), concurrency=concurrency)
         return await server.drain()
+
+
+def _check_on(on: str) -> None:
+    if on not in ("succeeded", "any"):
+        raise JobArgumentError(f"on must be 'succeeded' or 'any', got {on!r}")
 
 
 def _is_async_connection(connection: Any) -> bool:

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .states import State
+from .states import LIVE_STATES, BatchState, State
 
 
 def to_datetime(epoch: float | None) -> dt.datetime | None:
@@ -57,6 +57,36 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Batch:
+    """A group of jobs followed as one: state, counts per job state, progress."""
+
+    id: int
+    state: BatchState
+    counts: dict[State, int]
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+    #: jobs waiting for this batch to finish
+    continuations: tuple[int, ...] = ()
+    #: the batch this one waits for, if it is a continuation itself
+    parent_batch_id: int | None = None
+
+    @property
+    def total(self) -> int:
+        """How many jobs the batch holds."""
+        return sum(self.counts.values())
+
+    @property
+    def done(self) -> int:
+        """How many of them have finished (Succeeded, Failed or Deleted)."""
+        return sum(n for s, n in self.counts.items() if s not in LIVE_STATES)
+
+    @property
+    def progress(self) -> float:
+        """Percentage of finished jobs (100 for an empty batch)."""
+        return 100.0 if not self.total else round(100.0 * self.done / self.total, 1)
+
+
+@dataclass(frozen=True)
 class NewJob:
     """What a client asks a storage to create."""
 
@@ -82,6 +112,9 @@ class NewJob:
     rate_period: float | None = None
     #: workers take jobs of a queue round-robin across partitions
     partition_key: str | None = None
+    #: the batch the job belongs to, and the batch it waits for (a batch continuation)
+    batch_id: int | None = None
+    parent_batch_id: int | None = None
 
     @property
     def gated(self) -> bool:

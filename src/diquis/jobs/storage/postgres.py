@@ -125,7 +125,7 @@ u AS (
     FROM d
     WHERE j.id = d.id AND {SUCCEED.sql_match("j.state")} AND j.server_id = %(server)s
         AND j.attempt = d.attempt
-    RETURNING j.id, j.state
+    RETURNING j.id, j.state, j.batch_id
 ),
 h AS (
     INSERT INTO diquis_job_history (job_id, state, at, reason, server_id, data)
@@ -141,7 +141,34 @@ s AS (
     WHERE state IN ('{State.SUCCEEDED.value}', '{State.FAILED.value}') GROUP BY state
     ON CONFLICT (bucket, state, server_id) DO UPDATE SET count = diquis_stats.count + excluded.count
 )
-SELECT id, state FROM u
+SELECT id, state, batch_id FROM u
+"""
+
+
+# a batch's jobs in one statement: rows as arrays, history and tags alongside
+_INSERT_BATCH = """
+WITH d AS (
+    SELECT * FROM unnest(%(targets)s::text[], %(args)s::text[], %(kwargs)s::text[],
+        %(queues)s::text[], %(mutex)s::text[], %(limit_n)s::int[], %(rate_key)s::text[],
+        %(rate_n)s::int[], %(rate_period)s::float8[], %(partition)s::text[], %(gated)s::int[])
+        WITH ORDINALITY AS d(target, args, kwargs, queue, mutex_key, limit_n, rate_key,
+            rate_n, rate_period, partition_key, gated, ord)
+),
+ins AS (
+    INSERT INTO diquis_jobs (target, args, kwargs, queue, state, reason, created_at,
+        enqueued_at, finished_at, continuation_on, mutex_key, limit_n, rate_key, rate_n,
+        rate_period, partition_key, gated, batch_id, parent_batch_id)
+    SELECT target, args, kwargs, queue, %(state)s, %(reason)s, %(now)s, %(enqueued)s,
+        %(finished)s, %(on)s, mutex_key, limit_n, rate_key, rate_n, rate_period,
+        partition_key, gated, %(batch)s, %(parent)s
+    FROM d ORDER BY ord
+    RETURNING id
+),
+h AS (
+    INSERT INTO diquis_job_history (job_id, state, at, reason)
+    SELECT id, %(state)s, %(now)s, %(reason)s FROM ins
+)
+SELECT id FROM ins ORDER BY id
 """
 
 
@@ -269,6 +296,8 @@ class PostgresStorage(SqlStorage):
         }
 
     def insert_job(self, conn: Any, job: NewJob, now: float) -> tuple[int, bool]:
+        if job.batch_id is not None or job.parent_batch_id is not None:
+            return super().insert_job(conn, job, now)
         rows = conn.execute(_INSERT_JOB, self._insert_params(job, now)).fetchall()
         return self._inserted(conn, job, rows)
 
@@ -297,6 +326,51 @@ class PostgresStorage(SqlStorage):
         if kind == 0:
             raise JobNotFoundError(f"parent job {job.parent_id} does not exist")
         return int(job_id), kind == 1
+
+    def insert_batch_jobs(
+        self,
+        conn: Any,
+        batch_id: int,
+        parent_batch_id: int | None,
+        jobs: Sequence[NewJob],
+        state: State,
+        reason: str | None,
+        now: float,
+        on: str | None = None,
+    ) -> list[int]:
+        if not jobs:
+            return []
+        params = {
+            "targets": [j.target for j in jobs],
+            "args": [j.args for j in jobs],
+            "kwargs": [j.kwargs for j in jobs],
+            "queues": [j.queue for j in jobs],
+            "mutex": [j.mutex_key for j in jobs],
+            "limit_n": [j.limit for j in jobs],
+            "rate_key": [j.rate_key for j in jobs],
+            "rate_n": [j.rate_n for j in jobs],
+            "rate_period": [j.rate_period for j in jobs],
+            "partition": [j.partition_key for j in jobs],
+            "gated": [int(j.gated) for j in jobs],
+            "state": state.value,
+            "reason": reason,
+            "now": now,
+            "enqueued": now if state is State.ENQUEUED else None,
+            "finished": now if state is State.DELETED else None,
+            "on": on,
+            "batch": batch_id,
+            "parent": parent_batch_id,
+        }
+        # the ids come from one sequence in insertion order: the n-th id is the n-th job
+        ids = [r[0] for r in conn.execute(_INSERT_BATCH, params).fetchall()]
+        tags = [(t, i) for i, j in zip(ids, jobs, strict=True) for t in j.tags]
+        if tags:
+            conn.execute(
+                "INSERT INTO diquis_job_tags (tag, job_id) SELECT * FROM unnest(%s::text[],"
+                " %s::bigint[]) ON CONFLICT DO NOTHING",
+                ([t for t, _ in tags], [i for _, i in tags]),
+            )
+        return ids
 
     def claim_queue(
         self, conn: Any, server_id: str, queue: str, limit: int, now: float
@@ -333,6 +407,9 @@ class PostgresStorage(SqlStorage):
             finished = [r[0] for r in rows if r[1] != State.SCHEDULED.value]
             if finished:
                 self.resolve_continuations(conn, now, finished)
+            batches = {r[2] for r in rows if r[2] is not None and r[1] != State.SCHEDULED.value}
+            if batches:
+                self.settle_batches(conn, now, sorted(batches))
         return len(rows)
 
 

@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from ..concurrency import Candidate, Running, pick, round_robin
-from ..errors import DuplicateJobError, JobNotFoundError
+from ..errors import DuplicateJobError, InvalidStateError, JobNotFoundError
 from ..model import (
+    Batch,
     ClaimedJob,
     Job,
     NewJob,
@@ -36,12 +37,16 @@ from ..monitoring import (
 )
 from ..serialization import loads_args, loads_value
 from ..states import (
+    DELETE,
     DUE,
     HAND_BACK,
     PARENT_DONE,
     PROCESSING,
+    BatchState,
     Move,
     State,
+    batch_continuation_move,
+    batch_state,
     continuation_move,
     continuation_state,
     transition,
@@ -174,6 +179,43 @@ class SqlMonitoring(MonitoringApi):
         c = self.connector
         with c.transaction(write=False) as conn:
             rows = c.execute(conn, q.CHILDREN, (job_id,)).fetchall()
+        return [job_from_row(r) for r in rows]
+
+    def get_batch(self, batch_id: int) -> Batch | None:
+        c = self.connector
+        with c.transaction(write=False) as conn:
+            row = c.execute(conn, q.BATCH_BY_ID, (batch_id,)).fetchone()
+            return None if row is None else self._batch(conn, row)
+
+    def _batch(self, conn: Any, row: Sequence[Any]) -> Batch:
+        c = self.connector
+        counts = {State(r[0]): int(r[1]) for r in c.execute(conn, q.BATCH_COUNTS, (row[0],))}
+        continuations = tuple(r[0] for r in c.execute(conn, q.BATCH_CONTINUATIONS, (row[0],)))
+        return Batch(
+            id=int(row[0]),
+            state=batch_state(counts, row[3] is not None),
+            counts=counts,
+            created_at=to_datetime(row[1]),  # type: ignore[arg-type]
+            finished_at=to_datetime(row[2]) if row[3] is None else to_datetime(row[3]),
+            continuations=continuations,
+            parent_batch_id=row[4],
+        )
+
+    def list_batches(self, limit: int = 50, offset: int = 0) -> list[Batch]:
+        c = self.connector
+        with c.transaction(write=False) as conn:
+            rows = c.execute(conn, q.BATCHES, (limit, offset)).fetchall()
+            return [self._batch(conn, r) for r in rows]
+
+    def count_batches(self) -> int:
+        c = self.connector
+        with c.transaction(write=False) as conn:
+            return int(c.execute(conn, q.COUNT_BATCHES).fetchone()[0])
+
+    def batch_jobs(self, batch_id: int, limit: int = 50, offset: int = 0) -> list[Job]:
+        c = self.connector
+        with c.transaction(write=False) as conn:
+            rows = c.execute(conn, q.BATCH_JOBS, (batch_id, limit, offset)).fetchall()
         return [job_from_row(r) for r in rows]
 
     def running_on(self, server_id: str) -> list[Job]:
@@ -314,6 +356,8 @@ class SqlStorage(Storage):
         state, reason = job.state, job.reason
         if job.parent_id is not None:
             state, reason = self._continuation_start(conn, job)
+        elif job.parent_batch_id is not None:
+            state, reason = self._batch_continuation_start(conn, job.parent_batch_id, job)
         finished = now if state is State.DELETED else None
         enqueued = now if state is State.ENQUEUED else None
         try:
@@ -342,6 +386,8 @@ class SqlStorage(Storage):
                     job.rate_period,
                     job.partition_key,
                     int(job.gated),
+                    job.batch_id,
+                    job.parent_batch_id,
                 ),
             ).fetchone()
         except Exception as exc:
@@ -374,6 +420,179 @@ class SqlStorage(Storage):
     def get_job(self, job_id: int) -> Job | None:
         return self._monitoring.get_job(job_id)
 
+    # -- batches ----------------------------------------------------------------------
+
+    def _batch_continuation_start(
+        self, conn: Any, batch_id: int, job: NewJob
+    ) -> tuple[State, str | None]:
+        row = self.execute(
+            conn, q.BATCH_BY_ID + self.connector.lock_for_share, (batch_id,)
+        ).fetchone()
+        if row is None:
+            raise JobNotFoundError(f"batch {batch_id} does not exist")
+        state = self._batch_state(conn, batch_id, row[3] is not None)
+        move = batch_continuation_move(state, job.continuation_on or "succeeded")
+        if move is None:
+            return State.AWAITING, f"Waiting for batch {batch_id}"
+        return move.target, f"Batch {batch_id} is {state.value}"
+
+    def _batch_state(self, conn: Any, batch_id: int, cancelled: bool) -> BatchState:
+        counts = {State(r[0]): int(r[1]) for r in self.execute(conn, q.BATCH_COUNTS, (batch_id,))}
+        return batch_state(counts, cancelled)
+
+    def open_batch(
+        self, now: float, parent_batch_id: int | None = None, on: str | None = None
+    ) -> int:
+        with self.transaction() as conn:
+            if parent_batch_id is not None and (
+                self.execute(conn, q.BATCH_BY_ID, (parent_batch_id,)).fetchone() is None
+            ):
+                raise JobNotFoundError(f"batch {parent_batch_id} does not exist")
+            row = self.execute(conn, q.OPEN_BATCH, (now, parent_batch_id, on)).fetchone()
+        return int(row[0])
+
+    def add_to_batch(self, batch_id: int, jobs: Sequence[NewJob], now: float) -> list[int]:
+        with self.transaction() as conn:
+            row = self.execute(
+                conn, q.BATCH_BY_ID + self.connector.lock_for_update, (batch_id,)
+            ).fetchone()
+            if row is None:
+                raise JobNotFoundError(f"batch {batch_id} does not exist")
+            if row[3] is not None:
+                raise InvalidStateError(f"batch {batch_id} is cancelled; it takes no more jobs")
+            if row[2] is not None and self.execute(conn, q.BATCH_COUNTS, (batch_id,)).fetchone():
+                raise InvalidStateError(f"batch {batch_id} has finished; it takes no more jobs")
+            parent, on = row[4], row[5]
+            state, reason = State.ENQUEUED, None
+            if parent is not None:
+                state, reason = self._batch_continuation_start(
+                    conn, parent, NewJob("", "", "", "", State.AWAITING, continuation_on=on)
+                )
+            ids = self.insert_batch_jobs(conn, batch_id, parent, jobs, state, reason, now, on)
+            self.settle_batches(conn, now, [batch_id])
+        return ids
+
+    def insert_batch_jobs(
+        self,
+        conn: Any,
+        batch_id: int,
+        parent_batch_id: int | None,
+        jobs: Sequence[NewJob],
+        state: State,
+        reason: str | None,
+        now: float,
+        on: str | None = None,
+    ) -> list[int]:
+        """Insert many jobs of one batch in ``state``, with their history and tags; ids."""
+        if not jobs:
+            return []
+        (after,) = self.execute(conn, q.MAX_JOB_ID).fetchone()
+        enqueued = now if state is State.ENQUEUED else None
+        finished = now if state is State.DELETED else None
+        self.executemany(
+            conn,
+            q.INSERT_JOB_ROW,
+            [
+                (
+                    j.target,
+                    j.args,
+                    j.kwargs,
+                    j.queue,
+                    state.value,
+                    reason,
+                    now,
+                    None,
+                    enqueued,
+                    finished,
+                    None,
+                    None,
+                    "succeeded" if parent_batch_id is not None else None,
+                    None,
+                    j.mutex_key,
+                    j.limit,
+                    j.rate_key,
+                    j.rate_n,
+                    j.rate_period,
+                    j.partition_key,
+                    int(j.gated),
+                    batch_id,
+                    parent_batch_id,
+                )
+                for j in jobs
+            ],
+        )
+        # one writer at a time (the write transaction): the new rows are the batch's ids
+        # after the largest id seen before the insert
+        ids = [r[0] for r in self.execute(conn, q.BATCH_JOB_IDS, (batch_id, after)).fetchall()]
+        self.executemany(conn, q.INSERT_HISTORY, [(i, state.value, now, reason) for i in ids])
+        self.executemany(
+            conn, q.INSERT_TAG, [(t, i) for i, j in zip(ids, jobs, strict=True) for t in j.tags]
+        )
+        return ids
+
+    def discard_batch(self, batch_id: int) -> None:
+        with self.transaction() as conn:
+            self.execute(conn, q.DISCARD_BATCH, (batch_id, batch_id, batch_id))
+
+    def settle_batches(self, conn: Any, now: float, batch_ids: Sequence[int]) -> None:
+        """Mark batches whose jobs all finished, and move the jobs awaiting them."""
+        pending = list(dict.fromkeys(batch_ids))
+        while pending:
+            batch_id = pending.pop(0)
+            if self.execute(conn, q.BATCH_LIVE, (batch_id,)).fetchone() is not None:
+                self.execute(conn, q.BATCH_REOPENED, (batch_id,))
+                continue
+            row = self.execute(conn, q.BATCH_BY_ID, (batch_id,)).fetchone()
+            if row is None:
+                continue
+            self.execute(conn, q.BATCH_FINISHED, (now, batch_id))
+            state = self._batch_state(conn, batch_id, row[3] is not None)
+            for child, on, child_batch in self.execute(
+                conn, q.BATCH_AWAITING, (batch_id,)
+            ).fetchall():
+                move = batch_continuation_move(state, on or "succeeded")
+                if move is not None:
+                    self.set_state(conn, [child], move, now, f"Batch {batch_id} is {state.value}")
+                    if child_batch is not None and child_batch not in pending:
+                        pending.append(child_batch)
+
+    def settle_batches_of(self, conn: Any, now: float, job_ids: Sequence[int]) -> None:
+        """:meth:`settle_batches` for the batches ``job_ids`` belong to."""
+        if not job_ids:
+            return
+        rows = self.execute(
+            conn, q.BATCH_IDS_OF_JOBS + f" ({marks(len(job_ids))})", tuple(job_ids)
+        ).fetchall()
+        if rows:
+            self.settle_batches(conn, now, [r[0] for r in rows])
+
+    def cancel_batch(
+        self, batch_id: int, now: float, reason: str, *, expire_at: float | None = None
+    ) -> list[int]:
+        with self.transaction() as conn:
+            row = self.execute(
+                conn, q.BATCH_BY_ID + self.connector.lock_for_update, (batch_id,)
+            ).fetchone()
+            if row is None:
+                raise JobNotFoundError(f"batch {batch_id} does not exist")
+            self.execute(conn, q.BATCH_CANCELLED, (now, batch_id))
+            ids = [
+                r[0]
+                for r in self.execute(
+                    conn,
+                    f"SELECT id FROM diquis_jobs WHERE batch_id = ? AND {DELETE.sql_match()}"
+                    + self.connector.lock_for_update,
+                    (batch_id,),
+                ).fetchall()
+            ]
+            self.set_state(conn, ids, DELETE, now, reason, expire_at=expire_at)
+            self.resolve_continuations(conn, now, ids)
+            self.settle_batches(conn, now, [batch_id])
+        return ids
+
+    def get_batch(self, batch_id: int) -> Batch | None:
+        return self._monitoring.get_batch(batch_id)
+
     # -- changing state from outside a run ----------------------------------------------
 
     def change_state(
@@ -398,6 +617,7 @@ class SqlStorage(Storage):
                 raise
             if move.target in PARENT_DONE:
                 self.resolve_continuations(conn, now, [job_id])
+            self.settle_batches_of(conn, now, [job_id])
         return current
 
     def set_state(
@@ -626,9 +846,9 @@ class SqlStorage(Storage):
         """History, counters and continuations of the outcomes a finish wrote."""
         self.add_history(conn, server_id, now, written)
         self.count_outcomes(conn, server_id, now, [o.state for o in written])
-        self.resolve_continuations(
-            conn, now, [o.job_id for o in written if o.state is not State.SCHEDULED]
-        )
+        done = [o.job_id for o in written if o.state is not State.SCHEDULED]
+        self.resolve_continuations(conn, now, done)
+        self.settle_batches_of(conn, now, done)
 
     def count_outcomes(
         self, conn: Any, server_id: str, now: float, states: Sequence[State]

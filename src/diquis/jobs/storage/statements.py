@@ -42,12 +42,17 @@ assert CLAIM.sources == {State.ENQUEUED}
 
 # -- creating jobs ---------------------------------------------------------------------
 
-INSERT_JOB = (
-    "INSERT INTO diquis_jobs (target, args, kwargs, queue, state, reason, created_at,"
-    " scheduled_at, enqueued_at, finished_at, unique_key, parent_id, continuation_on,"
-    " recurring_id, mutex_key, limit_n, rate_key, rate_n, rate_period, partition_key, gated)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+_JOB_INSERT_COLUMNS = (
+    "target, args, kwargs, queue, state, reason, created_at, scheduled_at, enqueued_at,"
+    " finished_at, unique_key, parent_id, continuation_on, recurring_id, mutex_key, limit_n,"
+    " rate_key, rate_n, rate_period, partition_key, gated, batch_id, parent_batch_id"
 )
+#: a new job's row (for executemany: without RETURNING)
+INSERT_JOB_ROW = (
+    f"INSERT INTO diquis_jobs ({_JOB_INSERT_COLUMNS}) VALUES"
+    f" ({', '.join('?' * (_JOB_INSERT_COLUMNS.count(',') + 1))})"
+)
+INSERT_JOB = INSERT_JOB_ROW + " RETURNING id"
 INSERT_HISTORY = "INSERT INTO diquis_job_history (job_id, state, at, reason) VALUES (?, ?, ?, ?)"
 INSERT_HISTORY_FULL = (
     "INSERT INTO diquis_job_history (job_id, state, at, reason, server_id, data)"
@@ -167,6 +172,37 @@ def claim_ids(n: int) -> str:
         f" RETURNING {CLAIM_COLUMNS}"
     )
 
+
+# -- batches ---------------------------------------------------------------------------
+
+BATCH_COLUMNS = "id, created_at, finished_at, cancelled_at, parent_batch_id, continuation_on"
+OPEN_BATCH = (
+    "INSERT INTO diquis_batches (created_at, parent_batch_id, continuation_on)"
+    " VALUES (?, ?, ?) RETURNING id"
+)
+BATCH_BY_ID = f"SELECT {BATCH_COLUMNS} FROM diquis_batches WHERE id = ?"
+BATCHES = f"SELECT {BATCH_COLUMNS} FROM diquis_batches ORDER BY id DESC LIMIT ? OFFSET ?"
+COUNT_BATCHES = "SELECT count(*) FROM diquis_batches"
+BATCH_COUNTS = "SELECT state, count(*) FROM diquis_jobs WHERE batch_id = ? GROUP BY state"
+BATCH_LIVE = f"SELECT 1 FROM diquis_jobs WHERE batch_id = ? AND state IN ({LIVE_SQL}) LIMIT 1"
+BATCH_JOBS = (
+    f"SELECT {JOB_COLUMNS} FROM diquis_jobs WHERE batch_id = ? ORDER BY id LIMIT ? OFFSET ?"
+)
+BATCH_CONTINUATIONS = "SELECT id FROM diquis_jobs WHERE parent_batch_id = ? ORDER BY id"
+BATCH_AWAITING = (
+    "SELECT id, continuation_on, batch_id FROM diquis_jobs WHERE parent_batch_id = ?"
+    f" AND {START_CONTINUATION.sql_match()} ORDER BY id"
+)
+BATCH_FINISHED = "UPDATE diquis_batches SET finished_at = ? WHERE id = ? AND finished_at IS NULL"
+BATCH_REOPENED = "UPDATE diquis_batches SET finished_at = NULL WHERE id = ?"
+BATCH_CANCELLED = "UPDATE diquis_batches SET cancelled_at = ? WHERE id = ?"
+BATCH_IDS_OF_JOBS = "SELECT DISTINCT batch_id FROM diquis_jobs WHERE batch_id IS NOT NULL AND id IN"
+DISCARD_BATCH = (
+    "DELETE FROM diquis_batches WHERE id = ?"
+    " AND NOT EXISTS (SELECT 1 FROM diquis_jobs WHERE batch_id = ? OR parent_batch_id = ?)"
+)
+BATCH_JOB_IDS = "SELECT id FROM diquis_jobs WHERE batch_id = ? AND id > ? ORDER BY id"
+MAX_JOB_ID = "SELECT coalesce(max(id), 0) FROM diquis_jobs"
 
 # -- recurring -------------------------------------------------------------------------
 

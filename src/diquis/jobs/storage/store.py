@@ -11,7 +11,7 @@ import abc
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from ..model import ClaimedJob, Job, NewJob, Outcome, RecurringJob, StateChange
+from ..model import Batch, ClaimedJob, Job, NewJob, Outcome, RecurringJob, StateChange
 from ..monitoring import MonitoringApi
 from ..states import Move, State
 from .connector import Waker
@@ -68,6 +68,32 @@ class Storage(abc.ABC):
         self, job_id: int, move: Move, now: float, reason: str, *, expire_at: float | None = None
     ) -> State:
         """Make ``move`` on a job if its state allows it (InvalidStateError if not); old state."""
+
+    # -- batches ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def open_batch(
+        self, now: float, parent_batch_id: int | None = None, on: str | None = None
+    ) -> int:
+        """Create an empty batch (a continuation of ``parent_batch_id`` if given); its id."""
+
+    @abc.abstractmethod
+    def add_to_batch(self, batch_id: int, jobs: Sequence[NewJob], now: float) -> list[int]:
+        """Create ``jobs`` in the batch, all in one transaction (all or none); their ids."""
+
+    @abc.abstractmethod
+    def discard_batch(self, batch_id: int) -> None:
+        """Forget a batch that never got a job or a continuation."""
+
+    @abc.abstractmethod
+    def cancel_batch(
+        self, batch_id: int, now: float, reason: str, *, expire_at: float | None = None
+    ) -> list[int]:
+        """Cancel a batch: delete its unfinished jobs (running ones are cancelled); their ids."""
+
+    @abc.abstractmethod
+    def get_batch(self, batch_id: int) -> Batch | None:
+        """The batch with its counts, or None."""
 
     # -- the worker protocol ------------------------------------------------------------
 
