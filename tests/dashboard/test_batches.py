@@ -6,6 +6,7 @@ from starlette.testclient import TestClient
 
 from diquis.identity import SESSION_COOKIE
 from diquis.jobs import JobEngine
+from diquis.jobs.model import ProgressUpdate
 
 from .conftest import SUPERADMIN, XSS, make_app, run_in_thread, token_for
 
@@ -44,3 +45,22 @@ def test_batch_list_and_page(engine: JobEngine) -> None:
     run_in_thread(engine.drain)
     page = client.get(f"/hangfire/batches/{b.id}").text
     assert "Cancelled" in page and "4 of 4 finished" in page and 'value="100"' in page
+
+
+def test_job_page_and_processing_list_show_progress_and_log(engine: JobEngine) -> None:
+    @engine.job(name="demo.copy")
+    def copy(n: int) -> None:
+        """Reports progress."""
+
+    job_id = engine.enqueue(copy, 1)
+    [claimed] = engine.storage.claim("w:1:x", ["default"], 1, engine.now())
+    engine.storage.save_progress(
+        [ProgressUpdate(job_id, claimed.attempt, 40, "copying <b>", ((engine.now(), XSS),))]
+    )
+    client = TestClient(make_app(engine), follow_redirects=False)
+    client.cookies.set(SESSION_COOKIE, token_for(SUPERADMIN))
+    page = client.get(f"/hangfire/jobs/{job_id}").text
+    assert 'value="40"' in page and "copying &lt;b&gt;" in page
+    assert "&lt;script&gt;window.__xss" in page and 'data-poll="1000"' in page
+    listing = client.get("/hangfire/jobs/processing").text
+    assert 'value="40"' in listing

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,42 @@ class StateRecord:
     reason: str | None
     server_id: str | None
     data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line a running job logged."""
+
+    at: dt.datetime
+    line: str
+
+
+@dataclass(frozen=True)
+class ProgressUpdate:
+    """What a run reported since its last write: progress, message and new log lines."""
+
+    job_id: int
+    attempt: int
+    percent: float | None
+    message: str | None
+    lines: tuple[tuple[float, str], ...]
+
+
+def merge_log(stored: str | None, lines: Sequence[tuple[float, str]], keep: int) -> str:
+    """A job's stored log (JSON ``[[at, line], ...]``) with ``lines`` added, the last ``keep``."""
+    old: list[Any] = json.loads(stored) if stored else []
+    merged = [*old, *([at, line] for at, line in lines)]
+    return json.dumps(merged[-keep:])
+
+
+def parse_log(stored: str | None) -> tuple[LogLine, ...]:
+    """The log lines of a stored log."""
+    if not stored:
+        return ()
+    return tuple(
+        LogLine(to_datetime(at), line)  # type: ignore[arg-type]
+        for at, line in json.loads(stored)
+    )
 
 
 @dataclass(frozen=True)
@@ -54,6 +91,11 @@ class Job:
     error: str | None
     tags: tuple[str, ...] = ()
     history: tuple[StateRecord, ...] = ()
+    #: what the job last reported: percent (0-100) and message, and its last log lines
+    progress: float | None = None
+    progress_message: str | None = None
+    log: tuple[LogLine, ...] = ()
+    batch_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .concurrency import Candidate, Running, pick, round_robin
+from .context import LOG_LINES
 from .errors import ConfigurationError, DuplicateJobError, InvalidStateError, JobNotFoundError
 from .model import (
     Batch,
@@ -29,10 +30,13 @@ from .model import (
     Job,
     NewJob,
     Outcome,
+    ProgressUpdate,
     RecurringJob,
     ServerInfo,
     StateChange,
     StateRecord,
+    merge_log,
+    parse_log,
     to_datetime,
 )
 from .monitoring import (
@@ -101,6 +105,9 @@ class _Row:
     partition_key: str | None = None
     batch_id: int | None = None
     parent_batch_id: int | None = None
+    progress: float | None = None
+    progress_message: str | None = None
+    log: str | None = None
     tags: list[str] = field(default_factory=list)
     history: list[StateRecord] = field(default_factory=list)
 
@@ -129,6 +136,10 @@ class _Row:
             recurring_id=self.recurring_id,
             result=loads_value(self.result),
             error=self.error,
+            progress=self.progress,
+            progress_message=self.progress_message,
+            log=parse_log(self.log),
+            batch_id=self.batch_id,
             tags=tuple(sorted(self.tags)) if full else (),
             history=tuple(self.history) if full else (),
         )
@@ -518,6 +529,20 @@ class MemoryStorage(Storage):
 
     def get_job(self, job_id: int) -> Job | None:
         return self._monitoring.get_job(job_id)
+
+    # -- progress ---------------------------------------------------------------------
+
+    def save_progress(self, updates: Sequence[ProgressUpdate]) -> None:
+        with self._t.lock:
+            for u in updates:
+                row = self._t.jobs.get(u.job_id)
+                if row is None or row.attempt != u.attempt:
+                    continue
+                if u.lines:
+                    row.log = merge_log(row.log, u.lines, LOG_LINES)
+                if u.percent is not None:
+                    row.progress, row.progress_message = u.percent, u.message
+            self._commit()
 
     # -- batches ----------------------------------------------------------------------
 

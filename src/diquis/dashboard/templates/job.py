@@ -19,6 +19,7 @@ from ..layout import (
 from ..markup import Html, esc, join, milliseconds, pretty_json, tag, utc_text, when
 from ..views import JobDetail
 from .parts import definition, panel
+from .progress import progress_panel
 
 
 def missing(job_id: int) -> Rendered:
@@ -148,6 +149,7 @@ def render(ctx: Context, view: JobDetail) -> Rendered:
         _actions(ctx, view),
         "</div>",
         tag("p", job.target, class_="target-title mono"),
+        progress_panel(job),
     ]
     if view.failure is not None:
         sections.append(_exception(view.failure, view.failure_title))
@@ -179,8 +181,10 @@ def render(ctx: Context, view: JobDetail) -> Rendered:
         f"{_history(ctx, job.history)}</section>"
     )
     related = " ".join(str(i) for i in view.related)
+    # a running job's progress is no state change: the page asks again every second
+    poll = ' data-poll="1000"' if job.state is State.PROCESSING else ""
     body = Html(
-        f'<div class="live-region" data-refresh="job" data-jobs="{esc(related)}">'
+        f'<div class="live-region" data-refresh="job" data-jobs="{esc(related)}"{poll}>'
         + "".join(str(s) for s in sections)
         + "</div>"
     )

@@ -53,6 +53,7 @@ class Executor:
         on_outcome: Callable[[Outcome], None],
         on_slot_free: Callable[[], None],
         on_retry_scheduled: Callable[[], None],
+        on_run_end: Callable[[JobContext], None] = lambda context: None,
     ) -> None:
         self.engine = engine
         self.server_id = server_id
@@ -63,9 +64,14 @@ class Executor:
         self._on_outcome = on_outcome
         self._on_slot_free = on_slot_free
         self._on_retry_scheduled = on_retry_scheduled
+        self._on_run_end = on_run_end
 
     def __len__(self) -> int:
         return len(self._running)
+
+    def contexts(self) -> list[JobContext]:
+        """The contexts of the runs in progress."""
+        return [r.context for r in list(self._running.values())]
 
     def runs(self) -> list[Run]:
         """The (job id, attempt) of every run in progress (safe from any thread)."""
@@ -128,6 +134,7 @@ class Executor:
             outcome = None  # deleted, lost, or shutting down: someone else owns the state now
         finally:
             self._running.pop((job.id, job.attempt), None)
+            self._on_run_end(context)
             self._on_slot_free()
         if outcome is not None:
             if outcome.state is State.SCHEDULED:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from ..concurrency import Candidate, Running, pick, round_robin
+from ..context import LOG_LINES
 from ..errors import DuplicateJobError, InvalidStateError, JobNotFoundError
 from ..model import (
     Batch,
@@ -21,10 +22,13 @@ from ..model import (
     Job,
     NewJob,
     Outcome,
+    ProgressUpdate,
     RecurringJob,
     ServerInfo,
     StateChange,
     StateRecord,
+    merge_log,
+    parse_log,
     to_datetime,
 )
 from ..monitoring import (
@@ -94,6 +98,10 @@ def job_from_row(row: Sequence[Any], tags: Sequence[str] = (), history: Sequence
         recurring_id=row[19],
         result=loads_value(row[20]),
         error=row[21],
+        progress=row[22],
+        progress_message=row[23],
+        log=parse_log(row[24]),
+        batch_id=row[25],
         tags=tuple(tags),
         history=tuple(
             StateRecord(
@@ -419,6 +427,24 @@ class SqlStorage(Storage):
 
     def get_job(self, job_id: int) -> Job | None:
         return self._monitoring.get_job(job_id)
+
+    # -- progress ---------------------------------------------------------------------
+
+    def save_progress(self, updates: Sequence[ProgressUpdate]) -> None:
+        if not updates:
+            return
+        with self.transaction() as conn:
+            for u in updates:
+                row = self.execute(conn, q.LOG_OF, (u.job_id, u.attempt)).fetchone()
+                if row is None:
+                    continue
+                log = merge_log(row[0], u.lines, LOG_LINES) if u.lines else row[0]
+                if u.percent is None:
+                    self.execute(conn, q.SAVE_LOG, (log, u.job_id, u.attempt))
+                else:
+                    self.execute(
+                        conn, q.SAVE_PROGRESS, (u.percent, u.message, log, u.job_id, u.attempt)
+                    )
 
     # -- batches ----------------------------------------------------------------------
 

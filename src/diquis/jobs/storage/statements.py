@@ -22,7 +22,8 @@ from ..states import (
 JOB_COLUMNS = (
     "id, target, args, kwargs, queue, state, reason, attempt, retry_count, created_at, "
     "scheduled_at, enqueued_at, started_at, finished_at, expire_at, server_id, unique_key, "
-    "parent_id, continuation_on, recurring_id, result, error"
+    "parent_id, continuation_on, recurring_id, result, error, progress, progress_message, log,"
+    " batch_id"
 )
 CLAIM_COLUMNS = "id, target, args, kwargs, queue, attempt, retry_count, enqueued_at"
 RECURRING_COLUMNS = (
@@ -172,6 +173,15 @@ def claim_ids(n: int) -> str:
         f" RETURNING {CLAIM_COLUMNS}"
     )
 
+
+# -- progress --------------------------------------------------------------------------
+
+LOG_OF = "SELECT log FROM diquis_jobs WHERE id = ? AND attempt = ?"
+SAVE_PROGRESS = (
+    "UPDATE diquis_jobs SET progress = ?, progress_message = ?, log = ?"
+    " WHERE id = ? AND attempt = ?"
+)
+SAVE_LOG = "UPDATE diquis_jobs SET log = ? WHERE id = ? AND attempt = ?"
 
 # -- batches ---------------------------------------------------------------------------
 

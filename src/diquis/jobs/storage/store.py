@@ -11,7 +11,16 @@ import abc
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from ..model import Batch, ClaimedJob, Job, NewJob, Outcome, RecurringJob, StateChange
+from ..model import (
+    Batch,
+    ClaimedJob,
+    Job,
+    NewJob,
+    Outcome,
+    ProgressUpdate,
+    RecurringJob,
+    StateChange,
+)
 from ..monitoring import MonitoringApi
 from ..states import Move, State
 from .connector import Waker
@@ -68,6 +77,12 @@ class Storage(abc.ABC):
         self, job_id: int, move: Move, now: float, reason: str, *, expire_at: float | None = None
     ) -> State:
         """Make ``move`` on a job if its state allows it (InvalidStateError if not); old state."""
+
+    # -- progress -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def save_progress(self, updates: Sequence[ProgressUpdate]) -> None:
+        """Store what runs reported (progress, message, log lines), in one transaction."""
 
     # -- batches ------------------------------------------------------------------------
 
