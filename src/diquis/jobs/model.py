@@ -208,6 +208,8 @@ class Outcome:
     expire_at: float | None = None
     result: str | None = None
     error: str | None = None
+    #: what the run reported last and was not written yet
+    progress: ProgressUpdate | None = None
 
     @property
     def state(self) -> State:

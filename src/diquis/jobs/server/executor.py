@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import inspect
 import logging
 import time
@@ -128,15 +129,18 @@ class Executor:
 
     async def _perform(self, job: ClaimedJob, context: JobContext) -> None:
         started = time.perf_counter()
+        outcome: Outcome | None = None
         try:
-            outcome: Outcome | None = await self._execute(job, context, started)
+            outcome = await self._execute(job, context, started)
         except asyncio.CancelledError:
             outcome = None  # deleted, lost, or shutting down: someone else owns the state now
         finally:
             self._running.pop((job.id, job.attempt), None)
-            self._on_run_end(context)
+            if outcome is None:
+                self._on_run_end(context)  # cancelled: its last report goes on its own
             self._on_slot_free()
         if outcome is not None:
+            outcome = dataclasses.replace(outcome, progress=context.take_progress())
             if outcome.state is State.SCHEDULED:
                 self._on_retry_scheduled()
             self._on_outcome(outcome)
