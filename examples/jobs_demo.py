@@ -1,4 +1,5 @@
-"""A tour of the job engine on embedded SQLite: watch jobs run, retry, continue and recur.
+"""A tour of the job engine on embedded SQLite: jobs run, retry, continue, recur, and a
+batch of imports (fair between two tenants) reports its progress live.
 
 Run with ``make demo``. It starts a job server in this process, enqueues a few kinds of
 jobs and prints every state change from the engine's cross-process feed as it happens.
@@ -11,7 +12,7 @@ import random
 import time
 from pathlib import Path
 
-from diquis.jobs import JobEngine, RetryPolicy, State
+from diquis.jobs import BatchState, JobEngine, RetryPolicy, State, current_job
 
 DATA = Path(".diquis")
 DATA.mkdir(exist_ok=True)
@@ -33,6 +34,17 @@ async def send_welcome_email(tenant: str) -> None:
     attempts[tenant] = attempts.get(tenant, 0) + 1
     if attempts[tenant] < 3:
         raise ConnectionError(f"SMTP server refused the connection (try {attempts[tenant]})")
+
+
+@engine.job(partition="tenant:{tenant}")
+async def import_rows(tenant: str, rows: int) -> None:
+    """Imports ``rows`` rows, reporting progress and a log line now and then."""
+    job = current_job()
+    for row in range(1, rows + 1):
+        await asyncio.sleep(0.01)
+        job.report_progress(100 * row / rows, f"row {row} of {rows}")
+        if row % 25 == 0:
+            job.log(f"{tenant}: imported {row} rows")
 
 
 @engine.job
@@ -70,9 +82,25 @@ async def main() -> None:
         engine.recurring.remove("nightly-report")
         await asyncio.sleep(0.3)
         watcher.cancel()
+        print("\nA batch: 8 imports of two tenants created at once, then a continuation;")
+        print("progress of the running imports, live:\n")
+        with engine.batch() as batch:
+            for i in range(8):
+                batch.enqueue(import_rows, "acme" if i % 2 else "globex", 50 + 10 * i)
+        engine.continue_batch_with(batch.id, nightly_report)
+        while (b := engine.get_batch(batch.id)).state is BatchState.STARTED:
+            running = engine.monitoring.list_jobs(state=State.PROCESSING)
+            bars = "  ".join(f"#{j.id} {j.progress or 0:5.1f}%" for j in running)
+            print(f"\r  batch {b.id}: {b.progress:5.1f}% done   {bars:<60}", end="", flush=True)
+            await asyncio.sleep(0.2)
+        print(f"\n  batch {batch.id}: {engine.get_batch(batch.id).state.value}")
+        await asyncio.sleep(0.5)
     counts = engine.monitoring.state_counts()
     print("\nDone:", ", ".join(f"{s.value} {n}" for s, n in counts.items() if n))
     print(f"The jobs are in {DATA}/demo-jobs.db; `make test` runs the whole suite.")
+    last = engine.monitoring.list_jobs(target=import_rows.__module__ + ".import_rows", limit=1)
+    if last:
+        print("The log of the last import:", *(x.line for x in last[0].log), sep="\n  ")
 
 
 if __name__ == "__main__":

@@ -205,6 +205,8 @@ class Diquis:
         self.jobs.register_class(
             ProvisionTenantJob, methods=["execute"], factory=self.provision_job,
             name="tenancy.ProvisionTenantJob",
+            # two runs for one tenant (a retry next to a hand requeue) never overlap
+            mutex="tenant:{tenant_id}",
             # a database that is not ours stays not ours: retrying cannot help
             retry=_scaled(RetryPolicy(dont_retry_on=(ForeignDatabaseError,)), scale),
         )  # fmt: skip

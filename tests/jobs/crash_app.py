@@ -31,3 +31,10 @@ async def slow(seconds: float) -> None:
     log_run("slow-start")
     await asyncio.sleep(seconds)
     log_run("slow-end")
+
+
+@engine.job(mutex="tenant:{tenant}")
+async def exclusive(tenant: str, seconds: float) -> None:
+    log_run("exclusive-start")
+    await asyncio.sleep(seconds)
+    log_run("exclusive-end")

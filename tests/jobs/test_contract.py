@@ -382,6 +382,7 @@ async def test_state_changes_feed(engine: JobEngine) -> None:
             if change.state is State.SUCCEEDED:
                 return
 
+    engine.storage.migrate()  # the schema first: migrating inside the listener blocks the loop
     task = asyncio.create_task(listen())
     await asyncio.sleep(0.3)  # the listener is subscribed
     job_id = engine.enqueue(add, 1, 1)

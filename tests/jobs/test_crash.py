@@ -32,6 +32,7 @@ def workers(storage_url: str, tmp_path: Path) -> Iterator[Workers]:
     engine = JobEngine(storage_url)
     engine.job(crash_app.quick)
     engine.job(crash_app.slow)
+    engine.job(mutex="tenant:{tenant}")(crash_app.exclusive)
     engine.storage.migrate()
     procs = [
         subprocess.Popen(
@@ -105,3 +106,32 @@ def test_kill_9_mid_job_reruns_it_and_loses_nothing(
     for p in alive:
         assert p.wait(20) == 0, p.stderr.read().decode() if p.stderr else ""
     assert engine.monitoring.list_servers() == []
+
+
+@pytest.mark.needs_database
+def test_kill_9_frees_the_dead_holders_mutex(workers: Workers) -> None:
+    engine, _procs, runs = workers
+    wait_until(lambda: len(engine.monitoring.list_servers()) == 3, 30, "3 workers to register")
+    holder = engine.enqueue(crash_app.exclusive, "acme", 3.0)
+    wait_until(lambda: engine.get(holder).state is State.PROCESSING, 10, "the holder to start")
+    waiting = engine.enqueue(crash_app.exclusive, "acme", 0.2)
+    other = engine.enqueue(crash_app.exclusive, "globex", 0.2)
+    wait_until(lambda: engine.get(other).state is State.SUCCEEDED, 10, "another tenant's job")
+    time.sleep(0.5)  # two idle workers: the same tenant's job still waits, Enqueued
+    assert engine.get(waiting).state is State.ENQUEUED
+    server_id = engine.get(holder).server_id
+    assert server_id is not None
+    os.kill(int(server_id.split(":")[1]), signal.SIGKILL)
+    # the dead server is declared dead, its run requeued: the mutex is free again
+    wait_until(lambda: engine.get(waiting).state is State.SUCCEEDED, 20, "the mutex to free")
+    holder_job = engine.get(holder)
+    assert any("stopped heart-beating" in (h.reason or "") for h in holder_job.history)
+    wait_until(lambda: engine.get(holder).state is State.SUCCEEDED, 20, "the holder to rerun")
+    # never two runs of tenant acme at once: after the killed run, starts and ends alternate
+    acme = [
+        line.split()[0]
+        for line in runs.read_text().splitlines()
+        if int(line.split()[1]) in (holder, waiting)
+    ]
+    assert acme[0] == "exclusive-start"
+    assert acme[1:] == ["exclusive-start", "exclusive-end"] * 2, acme

@@ -14,7 +14,8 @@ from . import targets
 
 def test_public_names() -> None:
     assert set(diquis.jobs.__all__) == {
-        "NO_RETRY", "ConfigurationError", "Cron", "CronError", "DuplicateJobError",
+        "NO_RETRY", "Batch", "BatchState", "ConfigurationError", "Cron", "CronError",
+        "DuplicateJobError",
         "InvalidStateError", "Job", "JobArgumentError", "JobCancelledError", "JobContext",
         "JobEngine", "JobError", "JobFilter", "JobNotFoundError", "MonitoringApi",
         "RecurringJob", "RecurringJobs", "RetryPolicy", "Server", "ServerInfo", "State",

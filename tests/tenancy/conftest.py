@@ -172,7 +172,7 @@ class HubListener:
         self.received: list[tuple[str, list[Any]]] = []
         self.opened = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
-        for method in ("ReceiveNotification", "TenantStatusChanged"):
+        for method in ("ReceiveNotification", "TenantStatusChanged", "TenantProgress"):
             self.client.on(method, self._recorder(method))
 
         async def on_open() -> None:

@@ -34,8 +34,29 @@ async def test_scenario_a_superadmin_creates_a_tenant(start_app: AppFactory) -> 
             assert hub.of("ReceiveNotification") == [["Success", "Tenant Acme Corp is ready."]]
             statuses = [args[0]["status"] for args in hub.of("TenantStatusChanged")]
             assert statuses == ["Provisioning", "Active"]
+            # the steps, live: database 1/4 -> migrations 2/4 -> seed 3/4 -> e-mail 4/4 -> done
+            await hub.wait_for(
+                lambda: any(a[0]["percent"] == 100 for a in hub.of("TenantProgress"))
+            )
+            steps = [
+                (a[0]["step"], a[0]["label"], a[0]["percent"]) for a in hub.of("TenantProgress")
+            ]
+            assert steps == [
+                (1, "Creating the database", 0),
+                (2, "Running migrations", 25),
+                (3, "Seeding", 50),
+                (4, "Sending welcome e-mail", 75),
+                (4, "Ready", 100),
+            ]
+            assert all(
+                a[0]["id"] == body["id"] and a[0]["steps"] == 4 for a in hub.of("TenantProgress")
+            )
+            order = [m for m, _ in hub.received if m != "ReceiveNotification"]
+            # the e-mail step is announced before the badge turns Active
+            assert order.index("TenantStatusChanged", 1) > order.index("TenantProgress", 3)
         await eventually(lambda: run.app.jobs.get(int(body["job_id"])).state is State.SUCCEEDED)
         job = run.app.jobs.get(int(body["job_id"]))
+        assert job.progress == 100 and job.progress_message == "4/4 Ready"
         assert job.tags == ("tenant:acme-corp",)
         assert job.target == "tenancy.ProvisionTenantJob.execute"
         # the tenant's own database: migrated and seeded

@@ -4,6 +4,7 @@ foreign databases, sign-up races and a saturated catalog — on SQLite and Postg
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sqlite3
 import threading
 import time
@@ -138,6 +139,31 @@ async def test_cancelling_a_running_provisioning_job_fails_the_tenant_and_retry_
             lambda: run.app.jobs.get(job_id).state is State.SUCCEEDED, what="job done", timeout=15
         )
         assert len(run.mailbox.to("a@umbrella.test")) == 1
+
+
+async def test_two_provisioning_jobs_for_one_tenant_never_run_at_once(
+    start_app: AppFactory,
+) -> None:
+    with start_app(DIQUIS_DEMO_STEP_DELAY="0.3") as run:
+        body = await _create(run, "Initech", "p@initech.test")
+        first = int(body["job_id"])
+        await run.wait_status(body["id"], "Provisioning")
+        # a second run for the same tenant (as a hand enqueue next to a retry would make)
+        second = run.app.jobs.enqueue("tenancy.ProvisionTenantJob.execute", body["id"], None)
+        await asyncio.sleep(0.5)
+        assert run.app.jobs.get(first).state is State.PROCESSING
+        assert run.app.jobs.get(second).state is State.ENQUEUED  # waits on the tenant's mutex
+        for job_id in (first, second):
+            await eventually(
+                lambda j=job_id: run.app.jobs.get(j).state is State.SUCCEEDED,  # type: ignore[misc]
+                what="both runs",
+                timeout=20,
+            )
+        a, b = run.app.jobs.get(first), run.app.jobs.get(second)
+        assert a.finished_at is not None and b.started_at is not None
+        # a claim reads its clock before it waits for the finishing write's lock: allow for
+        # that skew (a real overlap would be a whole provisioning run, about a second here)
+        assert b.started_at >= a.finished_at - dt.timedelta(seconds=0.2)
 
 
 async def test_retry_brings_a_scheduled_retry_forward(start_app: AppFactory) -> None:

@@ -129,6 +129,22 @@ describe("the app with a live hub", () => {
     expect(calls.length).toBe(before);
   });
 
+  it("shows the provisioning step from TenantProgress, live, until the job is done", async () => {
+    await renderTenantsPage();
+    const before = calls.length;
+    const send = (step: number, label: string, percent: number) =>
+      act(() => fake.last.serverSends("TenantProgress", { id: "t1", step, steps: 4, label, percent }));
+    send(2, "Running migrations", 25);
+    const row = document.querySelector('tr[data-tenant="Acme"]') as HTMLElement;
+    expect(within(row).getByText("2/4 · Running migrations")).toBeTruthy();
+    send(4, "Sending welcome e-mail", 75);
+    expect(within(row).getByText("4/4 · Sending welcome e-mail")).toBeTruthy();
+    expect(within(row).getByRole("status").querySelector("progress")?.getAttribute("value")).toBe("75");
+    send(4, "Ready", 100);
+    expect(within(row).queryByText(/4\/4/)).toBeNull();
+    expect(calls.length).toBe(before);
+  });
+
   it("flags a stuck tenant and offers a retry", async () => {
     routes["GET /api/tenants?limit=25&offset=0"] = () => ({
       status: 200,

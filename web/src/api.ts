@@ -51,6 +51,15 @@ export interface TenantStatusEvent {
   last_error: string | null;
 }
 
+/** The payload of the hub's `TenantProgress` event: a provisioning step, live. */
+export interface TenantProgressEvent {
+  id: string;
+  step: number;
+  steps: number;
+  label: string;
+  percent: number;
+}
+
 export interface StoredNotification {
   id: number;
   type: NotificationType;

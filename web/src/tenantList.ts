@@ -1,5 +1,32 @@
 // How the tenants list changes with live events and API answers (pure, so it is testable).
-import type { Tenant, TenantStarted, TenantStatusEvent } from "./api";
+import type { Tenant, TenantProgressEvent, TenantStatus, TenantStarted, TenantStatusEvent } from "./api";
+
+/** The latest provisioning step of each tenant, by id. */
+export type ProgressById = Record<string, TenantProgressEvent>;
+
+/**
+ * Apply a `TenantProgress` event: the tenant's latest step (an older step never replaces a
+ * newer one), and none once the job is done (100%).
+ */
+export function applyProgressEvent(progress: ProgressById, event: TenantProgressEvent): ProgressById {
+  const { [event.id]: previous, ...others } = progress;
+  if (event.percent >= 100) return others;
+  if (previous && previous.step > event.step) return progress;
+  return { ...others, [event.id]: event };
+}
+
+/** Forget a tenant's step once its status says provisioning stopped (it failed, or was reset). */
+export function dropProgressOnStatus(progress: ProgressById, id: string, status: TenantStatus): ProgressById {
+  if (status !== "Failed" && status !== "Pending") return progress;
+  if (!(id in progress)) return progress;
+  const { [id]: _dropped, ...others } = progress;
+  return others;
+}
+
+/** "2/4 · Running migrations" */
+export function progressText(event: TenantProgressEvent): string {
+  return `${event.step}/${event.steps} · ${event.label}`;
+}
 
 /**
  * Apply a `TenantStatusChanged` event. `known` is false when the tenant is not in the list

@@ -2,7 +2,14 @@ import { describe, expect, it } from "vitest";
 import { errorFromBody, type Tenant } from "./api";
 import { formatRelative, linkify, parseTimestamp } from "./format";
 import { safeNext } from "./pages/LoginPage";
-import { addStarted, applyStatusEvent, mergePage } from "./tenantList";
+import {
+  addStarted,
+  applyProgressEvent,
+  applyStatusEvent,
+  dropProgressOnStatus,
+  mergePage,
+  progressText,
+} from "./tenantList";
 
 const tenant = (id: string, status: Tenant["status"] = "Pending"): Tenant => ({
   id,
@@ -103,5 +110,34 @@ describe("display helpers", () => {
     expect(safeNext("?next=https%3A%2F%2Fevil.test")).toBe("/");
     expect(safeNext("?next=%2F%2Fevil.test")).toBe("/");
     expect(safeNext("")).toBe("/");
+  });
+});
+
+describe("tenant provisioning progress", () => {
+  const step = (id: string, n: number, label: string, percent: number) => ({
+    id,
+    step: n,
+    steps: 4,
+    label,
+    percent,
+  });
+
+  it("keeps each tenant's latest step and forgets it when the job is done", () => {
+    let progress = applyProgressEvent({}, step("a", 1, "Creating the database", 0));
+    progress = applyProgressEvent(progress, step("b", 3, "Seeding", 50));
+    progress = applyProgressEvent(progress, step("a", 2, "Running migrations", 25));
+    expect(progressText(progress.a!)).toBe("2/4 · Running migrations");
+    expect(progress.b?.percent).toBe(50);
+    // an older step arriving late never goes back
+    expect(applyProgressEvent(progress, step("a", 1, "Creating the database", 0))).toBe(progress);
+    const done = applyProgressEvent(progress, step("a", 4, "Ready", 100));
+    expect(done.a).toBeUndefined();
+    expect(done.b).toBe(progress.b);
+  });
+
+  it("shows the e-mail step next to Active, and drops the step when provisioning fails", () => {
+    const progress = applyProgressEvent({}, step("a", 4, "Sending welcome e-mail", 75));
+    expect(dropProgressOnStatus(progress, "a", "Active")).toBe(progress);
+    expect(dropProgressOnStatus(progress, "a", "Failed").a).toBeUndefined();
   });
 });

@@ -117,6 +117,8 @@ class Dashboard:
                 Route("/retries", self._guard(self.retries, "page")),
                 Route("/recurring", self._guard(self.recurring, "page")),
                 Route("/servers", self._guard(self.servers, "page")),
+                Route("/batches", self._guard(self.batches, "page")),
+                Route("/batches/{batch_id:int}", self._guard(self.batch, "page")),
                 Route("/api/stats", self._guard(self.api_stats, "json")),
                 Route("/api/jobs/{job_id:int}", self._guard(self.api_job, "json")),
                 Route("/events", self._guard(self.events, "json")),
@@ -291,6 +293,21 @@ class Dashboard:
         """Job servers."""
         return await self._render(
             request, lambda ctx: pages.servers(self.engine, ctx, self.dead_server_after)
+        )
+
+    async def batches(self, request: Request) -> Response:
+        """Batches, newest first."""
+        page_raw = request.query_params.get("page")
+        return await self._render(request, lambda ctx: pages.batches(self.engine, ctx, page_raw))
+
+    async def batch(self, request: Request) -> Response:
+        """One batch."""
+        batch_id = int(request.path_params["batch_id"])
+        if batch_id > MAX_JOB_ID:
+            return PlainTextResponse(f"Batch #{batch_id} does not exist.", status_code=404)
+        page_raw = request.query_params.get("page")
+        return await self._render(
+            request, lambda ctx: pages.batch_page(self.engine, ctx, batch_id, page_raw)
         )
 
     async def login_page(self, request: Request) -> Response:

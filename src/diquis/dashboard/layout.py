@@ -249,6 +249,7 @@ def nav(ctx: Context, current: str) -> Html:
         + jobs
         + '<h2 class="nav-title">Operations</h2>'
         + item("retries", "Retries", ctx.url("/retries"), "retries")
+        + item("batches", "Batches", ctx.url("/batches"))
         + item("recurring", "Recurring jobs", ctx.url("/recurring"), "recurring")
         + item("servers", "Servers", ctx.url("/servers"), "servers")
         + "</nav>"

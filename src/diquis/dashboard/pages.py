@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..jobs import JobEngine, State
-from . import views
+from . import batch_views, views
 from .layout import Context, Rendered
+from .templates import batches as batches_t
 from .templates import job, job_list
 from .templates import overview as overview_t
 from .templates import recurring as recurring_t
@@ -17,8 +18,8 @@ from .templates import retries as retries_t
 from .templates import servers as servers_t
 
 __all__ = [
-    "Rendered", "job_page", "jobs_by_state", "nav_counts", "overview", "recurring", "retries",
-    "servers", "stats",
+    "Rendered", "batch_page", "batches", "job_page", "jobs_by_state", "nav_counts", "overview",
+    "recurring", "retries", "servers", "stats",
 ]  # fmt: skip
 
 
@@ -64,3 +65,14 @@ def recurring(engine: JobEngine, ctx: Context) -> Rendered:
 def servers(engine: JobEngine, ctx: Context, dead_after: float) -> Rendered:
     """Job servers: heartbeat, queues, concurrency and what they run now."""
     return servers_t.render(ctx, views.servers(engine, ctx.now, dead_after, running=True))
+
+
+def batches(engine: JobEngine, ctx: Context, page_raw: str | None) -> Rendered:
+    """Batches: state, progress and counts."""
+    return batches_t.render_list(ctx, batch_views.batch_list(engine, page_raw))
+
+
+def batch_page(engine: JobEngine, ctx: Context, batch_id: int, page_raw: str | None) -> Rendered:
+    """One batch: its jobs, progress and continuations."""
+    view = batch_views.batch_detail(engine, batch_id, page_raw)
+    return batches_t.missing(batch_id) if view is None else batches_t.render_batch(ctx, view)

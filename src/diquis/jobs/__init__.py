@@ -18,16 +18,18 @@ from .errors import (
     JobNotFoundError,
     UnknownTargetError,
 )
-from .model import Job, RecurringJob, ServerInfo, StateChange, StateRecord
+from .model import Batch, Job, RecurringJob, ServerInfo, StateChange, StateRecord
 from .monitoring import MonitoringApi
 from .recurring import RecurringJobs
 from .retry import NO_RETRY, RetryPolicy, hangfire_backoff
 from .server import Server
-from .states import State
+from .states import BatchState, State
 from .storage import Storage, open_storage
 
 __all__ = [
     "NO_RETRY",
+    "Batch",
+    "BatchState",
     "ConfigurationError",
     "Cron",
     "CronError",

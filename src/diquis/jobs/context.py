@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import contextvars
+import math
 import threading
+import time
 from dataclasses import dataclass, field
 
-from .errors import JobError
+from .errors import JobArgumentError, JobError
+from .model import ProgressUpdate
 from .states import State
+
+#: log lines a job keeps (the last ones); longer lines are cut
+LOG_LINES = 200
+LOG_LINE_CHARS = 2000
 
 
 class JobCancelledError(JobError):
@@ -26,6 +33,45 @@ class JobContext:
     server_id: str
     cancelled: threading.Event = field(default_factory=threading.Event)
     cancel_reason: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _percent: float | None = field(default=None, repr=False)
+    _message: str | None = field(default=None, repr=False)
+    _lines: list[tuple[float, str]] = field(default_factory=list, repr=False)
+    _dirty: bool = field(default=False, repr=False)
+
+    def report_progress(self, percent: float, message: str | None = None) -> None:
+        """Say how far the job is (0-100) and what it does now; cheap to call often.
+
+        Reports are kept in memory and written a few times a second at most (the last
+        one wins), and once more when the run ends.
+        """
+        if isinstance(percent, bool) or not isinstance(percent, int | float):
+            raise JobArgumentError(f"percent must be a number from 0 to 100, got {percent!r}")
+        if not math.isfinite(percent) or not 0 <= percent <= 100:
+            raise JobArgumentError(f"percent must be from 0 to 100, got {percent!r}")
+        with self._lock:
+            self._percent = round(float(percent), 2)
+            self._message = None if message is None else str(message)[:LOG_LINE_CHARS]
+            self._dirty = True
+
+    def log(self, line: str) -> None:
+        """Add a line to the job's log (the last :data:`LOG_LINES` are kept)."""
+        with self._lock:
+            self._lines.append((time.time(), str(line)[:LOG_LINE_CHARS]))
+            del self._lines[:-LOG_LINES]
+            self._dirty = True
+
+    def take_progress(self) -> ProgressUpdate | None:
+        """What was reported since the last call (None: nothing new), for the writer."""
+        with self._lock:
+            if not self._dirty:
+                return None
+            update = ProgressUpdate(
+                self.job_id, self.attempt, self._percent, self._message, tuple(self._lines)
+            )
+            self._lines = []
+            self._dirty = False
+            return update
 
     @property
     def is_cancelled(self) -> bool:

@@ -7,11 +7,14 @@ import datetime as dt
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from .batches import BatchBuilder
+from .concurrency import Concurrency, check_queue_limit
 from .context import JobFilter
 from .errors import JobArgumentError, JobNotFoundError
-from .model import Job, NewJob, StateChange
+from .model import Batch, Job, NewJob, StateChange
 from .monitoring import MonitoringApi
 from .recurring import RecurringJobs
 from .registry import Activator, Registry, default_activator
@@ -119,6 +122,11 @@ class JobEngine:
         name: str | None = None,
         queue: str | None = None,
         retry: RetryPolicy | None = None,
+        mutex: str | None = None,
+        limit: int | None = None,
+        rate_limit: str | None = None,
+        rate_key: str | None = None,
+        partition: str | None = None,
     ) -> Callable[[F], F]: ...
 
     def job(
@@ -128,11 +136,22 @@ class JobEngine:
         name: str | None = None,
         queue: str | None = None,
         retry: RetryPolicy | None = None,
+        mutex: str | None = None,
+        limit: int | None = None,
+        rate_limit: str | None = None,
+        rate_key: str | None = None,
+        partition: str | None = None,
     ) -> F | Callable[[F], F]:
-        """Register a function (async or sync) as a job target; use bare or with options."""
+        """Register a function (async or sync) as a job target; use bare or with options.
+
+        ``mutex``, ``rate_key`` and ``partition`` are ``str.format`` templates over the
+        job's arguments (``"tenant:{tenant_id}"``); ``limit`` caps the target's running jobs
+        and ``rate_limit`` (``"10/minute"``) its starts, across all servers.
+        """
+        rules = Concurrency(mutex, limit, rate_limit, rate_key, partition)
 
         def register(f: F) -> F:
-            self.registry.add_function(f, name=name, queue=queue, retry=retry)
+            self.registry.add_function(f, name=name, queue=queue, retry=retry, concurrency=rules)
             return f
 
         return register(func) if func is not None else register
@@ -146,12 +165,31 @@ class JobEngine:
         queue: str | None = None,
         retry: RetryPolicy | None = None,
         name: str | None = None,
+        mutex: str | None = None,
+        limit: int | None = None,
+        rate_limit: str | None = None,
+        rate_key: str | None = None,
+        partition: str | None = None,
     ) -> C:
         """Register methods of a class built per run by ``factory`` (or the engine's activator)."""
         self.registry.add_class(
-            cls, methods=methods, factory=factory, queue=queue, retry=retry, prefix=name
+            cls,
+            methods=methods,
+            factory=factory,
+            queue=queue,
+            retry=retry,
+            prefix=name,
+            concurrency=Concurrency(mutex, limit, rate_limit, rate_key, partition),
         )
         return cls
+
+    def queue_limit(self, queue: str, n: int | None) -> None:
+        """Run at most ``n`` jobs of ``queue`` at a time across all servers (None: no limit).
+
+        Kept in the job store, so every server obeys it (within a second).
+        """
+        check_queue_limit(queue, n)
+        self.storage.set_queue_limit(queue, n)
 
     def add_filter(self, job_filter: JobFilter) -> None:
         """Run ``job_filter``'s hooks around every run and state change in this process."""
@@ -182,7 +220,9 @@ class JobEngine:
         queue_name = queue or resolved.queue or self.default_queue
         if not isinstance(queue_name, str) or not queue_name.strip():
             raise JobArgumentError(f"queue must be a non-empty string, got {queue_name!r}")
+        keys = resolved.concurrency.keys(resolved.name, resolved.signature, args, kwargs)
         return NewJob(
+            **keys,
             target=resolved.name,
             args=encoded_args,
             kwargs=encoded_kwargs,
@@ -392,6 +432,63 @@ class JobEngine:
 
     # -- steering jobs ------------------------------------------------------------------
 
+    # -- batches --------------------------------------------------------------------------
+
+    def batch(self, *, after: int | None = None, on: str = "succeeded") -> BatchBuilder:
+        """A new batch: ``with jobs.batch() as b: b.enqueue(...)`` creates its jobs at once.
+
+        With ``after``, the batch is a continuation: its jobs wait until batch ``after``
+        has finished (``on="succeeded"``: and succeeded; ``"any"``: in any state).
+        """
+        _check_on(on)
+        return BatchBuilder(self, self.storage.open_batch(self.now(), after, on), fresh=True)
+
+    def attach(self, batch_id: int) -> BatchBuilder:
+        """Add jobs to an open batch: ``with jobs.attach(batch_id) as b: b.enqueue(...)``."""
+        if self.storage.get_batch(batch_id) is None:
+            raise JobNotFoundError(f"batch {batch_id} does not exist")
+        return BatchBuilder(self, batch_id, fresh=False)
+
+    def continue_batch_with(
+        self,
+        batch_id: int,
+        target: Callable[..., Any] | str,
+        /,
+        *args: Any,
+        on: str = "succeeded",
+        queue: str | None = None,
+        tags: Iterable[str] = (),
+        **kwargs: Any,
+    ) -> int:
+        """A job that runs once every job of the batch Succeeded (``on="any"``: finished)."""
+        _check_on(on)
+        job = self._new_job(
+            target,
+            args,
+            kwargs,
+            state=State.AWAITING,
+            queue=queue,
+            tags=tags,
+            unique_key=None,
+            on=on,
+        )
+        return self._create(replace(job, parent_batch_id=batch_id), None)
+
+    def cancel_batch(self, batch_id: int, reason: str = "Batch cancelled") -> list[int]:
+        """Cancel a batch: its unfinished jobs are deleted (running ones cancelled); their ids."""
+        now = self.now()
+        ids = self.storage.cancel_batch(batch_id, now, reason, expire_at=now + self.deleted_ttl)
+        for job_id in ids:
+            self._notify_filters(job_id, State.DELETED, reason)
+        return ids
+
+    def get_batch(self, batch_id: int) -> Batch:
+        """A batch with its state, counts and progress; JobNotFoundError if it does not exist."""
+        batch = self.storage.get_batch(batch_id)
+        if batch is None:
+            raise JobNotFoundError(f"batch {batch_id} does not exist")
+        return batch
+
     def get(self, job_id: int) -> Job:
         """A job with its state history; JobNotFoundError if there is none."""
         job = self.storage.get_job(int(job_id))
@@ -447,6 +544,11 @@ class JobEngine:
         """Run every job that is due now, inline, until none is left; how many ran (tests)."""
         server = self.server(queues=list(queues or [self.default_queue]), concurrency=concurrency)
         return await server.drain()
+
+
+def _check_on(on: str) -> None:
+    if on not in ("succeeded", "any"):
+        raise JobArgumentError(f"on must be 'succeeded' or 'any', got {on!r}")
 
 
 def _is_async_connection(connection: Any) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
-from .model import Job, RecurringJob, ServerInfo
+from .model import Batch, Job, RecurringJob, ServerInfo
 from .states import State
 
 #: seconds per stored throughput counter (throughput buckets are multiples of it)
@@ -65,6 +65,22 @@ class MonitoringApi(abc.ABC):
     @abc.abstractmethod
     def state_counts(self) -> dict[State, int]:
         """How many jobs are in each state (every state present)."""
+
+    @abc.abstractmethod
+    def get_batch(self, batch_id: int) -> Batch | None:
+        """A batch with its counts per job state, or None."""
+
+    @abc.abstractmethod
+    def list_batches(self, limit: int = 50, offset: int = 0) -> list[Batch]:
+        """Batches, newest first."""
+
+    @abc.abstractmethod
+    def count_batches(self) -> int:
+        """How many batches there are."""
+
+    @abc.abstractmethod
+    def batch_jobs(self, batch_id: int, limit: int = 50, offset: int = 0) -> list[Job]:
+        """A batch's jobs, oldest first (no history)."""
 
     @abc.abstractmethod
     def children(self, job_id: int) -> list[Job]:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .concurrency import NO_RULES, Concurrency
 from .errors import ConfigurationError, JobArgumentError, UnknownTargetError
 from .retry import RetryPolicy
 
@@ -36,6 +37,8 @@ class Target:
     signature: inspect.Signature
     #: a coroutine function runs on the loop; anything else in the thread pool
     is_async: bool
+    #: mutex, limits and partition its jobs are claimed under
+    concurrency: Concurrency = NO_RULES
 
     def check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Raise JobArgumentError if the arguments do not fit the target's signature."""
@@ -93,6 +96,7 @@ class Registry:
         retry: RetryPolicy | None = None,
         owner: type[Any] | None = None,
         factory: Callable[[], Any] | None = None,
+        concurrency: Concurrency | None = None,
     ) -> Target:
         """Register one function (or an unbound method of ``owner``) as a job target."""
         if not callable(func):
@@ -108,6 +112,8 @@ class Registry:
                     f"job target {target_name!r} has a keyword-only parameter {param.name!r}, "
                     f"a name enqueue() takes as an option ({', '.join(sorted(RESERVED_OPTIONS))})"
                 )
+        rules = concurrency or Concurrency()
+        rules.check(target_name, signature)
         existing = self._by_name.get(target_name)
         if existing is not None and existing.func is not func:
             raise ConfigurationError(f"job target name {target_name!r} is already registered")
@@ -120,6 +126,7 @@ class Registry:
             retry,
             signature,
             inspect.iscoroutinefunction(func),
+            rules,
         )
         self._by_name[target_name] = target
         self._by_func[func] = target
@@ -134,6 +141,7 @@ class Registry:
         queue: str | None = None,
         retry: RetryPolicy | None = None,
         prefix: str | None = None,
+        concurrency: Concurrency | None = None,
     ) -> list[Target]:
         """Register public methods of ``cls``; each run builds an instance via ``factory``."""
         chosen = methods or [
@@ -153,6 +161,7 @@ class Registry:
                     retry=retry,
                     owner=cls,
                     factory=factory,
+                    concurrency=concurrency,
                 )
             )
         return targets

@@ -97,6 +97,8 @@ def _into(target: State, *, but: frozenset[State] = frozenset()) -> frozenset[St
 
 #: a server takes an Enqueued job
 CLAIM = Move("claim", frozenset({State.ENQUEUED}), State.PROCESSING)
+#: the state a run is in while a server owns it
+PROCESSING = CLAIM.target
 #: how a run ends (written by the server that owns the run)
 SUCCEED = Move("succeed", frozenset({State.PROCESSING}), State.SUCCEEDED)
 FAIL = Move("fail", frozenset({State.PROCESSING}), State.FAILED)
@@ -172,6 +174,35 @@ def continuation_move(parent: State, on: str) -> Move | None:
     return START_CONTINUATION if after is State.ENQUEUED else DROP_CONTINUATION
 
 
+class BatchState(StrEnum):
+    """Where a batch is: Started until every job has finished."""
+
+    STARTED = "Started"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+
+def batch_state(counts: dict[State, int], cancelled: bool) -> BatchState:
+    """A batch's state from its jobs' states (Deleted jobs count as done, not failed)."""
+    if cancelled:
+        return BatchState.CANCELLED
+    if any(counts.get(s, 0) for s in LIVE_STATES):
+        return BatchState.STARTED
+    if counts.get(State.FAILED, 0):
+        return BatchState.FAILED
+    return BatchState.SUCCEEDED
+
+
+def batch_continuation_move(batch: BatchState, on: str) -> Move | None:
+    """The move a job Awaiting a batch makes once the batch is ``batch`` (None: wait)."""
+    if batch is BatchState.STARTED:
+        return None
+    if on == "any" or batch is BatchState.SUCCEEDED:
+        return START_CONTINUATION
+    return DROP_CONTINUATION
+
+
 __all__ = [
     "CLAIM",
     "DELETABLE",
@@ -185,14 +216,18 @@ __all__ = [
     "LIVE_STATES",
     "MOVES",
     "PARENT_DONE",
+    "PROCESSING",
     "REQUEUE",
     "REQUEUEABLE",
     "RETRY",
     "START_CONTINUATION",
     "SUCCEED",
     "TRANSITIONS",
+    "BatchState",
     "Move",
     "State",
+    "batch_continuation_move",
+    "batch_state",
     "can_transition",
     "continuation_move",
     "continuation_state",

@@ -16,20 +16,27 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import ConfigurationError, DuplicateJobError, JobNotFoundError
+from .concurrency import Candidate, Running, pick, round_robin
+from .context import LOG_LINES
+from .errors import ConfigurationError, DuplicateJobError, InvalidStateError, JobNotFoundError
 from .model import (
+    Batch,
     ClaimedJob,
     Job,
     NewJob,
     Outcome,
+    ProgressUpdate,
     RecurringJob,
     ServerInfo,
     StateChange,
     StateRecord,
+    merge_log,
+    parse_log,
     to_datetime,
 )
 from .monitoring import (
@@ -43,14 +50,19 @@ from .monitoring import (
 from .serialization import loads_args, loads_value
 from .states import (
     CLAIM,
+    DELETE,
     DUE,
     FINISH_MOVES,
     HAND_BACK,
     INITIAL_STATES,
     LIVE_STATES,
     PARENT_DONE,
+    PROCESSING,
+    BatchState,
     Move,
     State,
+    batch_continuation_move,
+    batch_state,
     continuation_move,
     continuation_state,
     transition,
@@ -85,6 +97,17 @@ class _Row:
     recurring_id: str | None = None
     result: str | None = None
     error: str | None = None
+    mutex_key: str | None = None
+    limit: int | None = None
+    rate_key: str | None = None
+    rate_n: int | None = None
+    rate_period: float | None = None
+    partition_key: str | None = None
+    batch_id: int | None = None
+    parent_batch_id: int | None = None
+    progress: float | None = None
+    progress_message: str | None = None
+    log: str | None = None
     tags: list[str] = field(default_factory=list)
     history: list[StateRecord] = field(default_factory=list)
 
@@ -113,9 +136,49 @@ class _Row:
             recurring_id=self.recurring_id,
             result=loads_value(self.result),
             error=self.error,
+            progress=self.progress,
+            progress_message=self.progress_message,
+            log=parse_log(self.log),
+            batch_id=self.batch_id,
             tags=tuple(sorted(self.tags)),
             history=tuple(self.history) if full else (),
         )
+
+
+def _id(row: _Row) -> int:
+    return row.id
+
+
+def _gated(row: _Row) -> bool:
+    return (
+        row.mutex_key is not None
+        or row.limit is not None
+        or row.rate_key is not None
+        or row.partition_key is not None
+    )
+
+
+def _candidate(row: _Row) -> Candidate:
+    return Candidate(
+        row.id,
+        row.target,
+        row.mutex_key,
+        row.limit,
+        row.rate_key,
+        row.rate_n,
+        row.rate_period,
+        row.partition_key,
+    )
+
+
+@dataclass
+class _BatchRow:
+    id: int
+    created_at: float
+    parent_batch_id: int | None = None
+    on: str | None = None
+    finished_at: float | None = None
+    cancelled_at: float | None = None
 
 
 @dataclass
@@ -134,8 +197,34 @@ class _Tables:
         self.servers: dict[str, _Server] = {}
         self.recurring: dict[str, RecurringJob] = {}
         self.stats: dict[tuple[int, State, str], int] = {}
+        self.queue_limits: dict[str, int] = {}
+        self.batches: dict[int, _BatchRow] = {}
+        self.next_batch_id = 1
         self.changes: list[StateChange] = []
         self.version = 0
+
+    def batch_counts(self, batch_id: int) -> dict[State, int]:
+        """How many jobs of a batch are in each state."""
+        counts: dict[State, int] = {}
+        for r in self.jobs.values():
+            if r.batch_id == batch_id:
+                counts[r.state] = counts.get(r.state, 0) + 1
+        return counts
+
+    def batch(self, b: _BatchRow) -> Batch:
+        """The record of a batch."""
+        counts = self.batch_counts(b.id)
+        return Batch(
+            id=b.id,
+            state=batch_state(counts, b.cancelled_at is not None),
+            counts=counts,
+            created_at=to_datetime(b.created_at),  # type: ignore[arg-type]
+            finished_at=to_datetime(b.cancelled_at or b.finished_at),
+            continuations=tuple(
+                sorted(r.id for r in self.jobs.values() if r.parent_batch_id == b.id)
+            ),
+            parent_batch_id=b.parent_batch_id,
+        )
 
 
 class MemoryMonitoring(MonitoringApi):
@@ -221,6 +310,27 @@ class MemoryMonitoring(MonitoringApi):
             for row in self._t.jobs.values():
                 counts[row.state] += 1
         return counts
+
+    def get_batch(self, batch_id: int) -> Batch | None:
+        with self._t.lock:
+            b = self._t.batches.get(batch_id)
+            return None if b is None else self._t.batch(b)
+
+    def list_batches(self, limit: int = 50, offset: int = 0) -> list[Batch]:
+        with self._t.lock:
+            chosen = sorted(self._t.batches, reverse=True)[offset : offset + limit]
+            return [self._t.batch(self._t.batches[i]) for i in chosen]
+
+    def count_batches(self) -> int:
+        with self._t.lock:
+            return len(self._t.batches)
+
+    def batch_jobs(self, batch_id: int, limit: int = 50, offset: int = 0) -> list[Job]:
+        with self._t.lock:
+            rows = sorted((r for r in self._t.jobs.values() if r.batch_id == batch_id), key=_id)[
+                offset : offset + limit
+            ]
+            return [r.to_job(full=False) for r in rows]
 
     def children(self, job_id: int) -> list[Job]:
         with self._t.lock:
@@ -377,6 +487,8 @@ class MemoryStorage(Storage):
                 state, reason = State.AWAITING, f"Waiting for job {job.parent_id}"
             else:
                 state, reason = after, f"Parent job {job.parent_id} is {parent.state.value}"
+        elif job.parent_batch_id is not None:
+            state, reason = self._batch_continuation_start(job.parent_batch_id, job.continuation_on)
         if state not in INITIAL_STATES:
             raise ValueError(f"a job cannot be created {state.value}")
         row = _Row(
@@ -395,6 +507,14 @@ class MemoryStorage(Storage):
             parent_id=job.parent_id,
             continuation_on=job.continuation_on,
             recurring_id=job.recurring_id,
+            mutex_key=job.mutex_key,
+            limit=job.limit,
+            rate_key=job.rate_key,
+            rate_n=job.rate_n,
+            rate_period=job.rate_period,
+            partition_key=job.partition_key,
+            batch_id=job.batch_id,
+            parent_batch_id=job.parent_batch_id,
             tags=list(dict.fromkeys(job.tags)),
         )
         self._t.next_id += 1
@@ -415,6 +535,123 @@ class MemoryStorage(Storage):
     def get_job(self, job_id: int) -> Job | None:
         return self._monitoring.get_job(job_id)
 
+    # -- progress ---------------------------------------------------------------------
+
+    def save_progress(self, updates: Sequence[ProgressUpdate]) -> None:
+        with self._t.lock:
+            for u in updates:
+                row = self._t.jobs.get(u.job_id)
+                if row is None or row.attempt != u.attempt:
+                    continue
+                if u.lines:
+                    row.log = merge_log(row.log, u.lines, LOG_LINES)
+                if u.percent is not None:
+                    row.progress, row.progress_message = u.percent, u.message
+            self._commit()
+
+    # -- batches ----------------------------------------------------------------------
+
+    def _batch_continuation_start(self, batch_id: int, on: str | None) -> tuple[State, str]:
+        b = self._t.batches.get(batch_id)
+        if b is None:
+            raise JobNotFoundError(f"batch {batch_id} does not exist")
+        state = self._t.batch(b).state
+        move = batch_continuation_move(state, on or "succeeded")
+        if move is None:
+            return State.AWAITING, f"Waiting for batch {batch_id}"
+        return move.target, f"Batch {batch_id} is {state.value}"
+
+    def open_batch(
+        self, now: float, parent_batch_id: int | None = None, on: str | None = None
+    ) -> int:
+        with self._t.lock:
+            if parent_batch_id is not None and parent_batch_id not in self._t.batches:
+                raise JobNotFoundError(f"batch {parent_batch_id} does not exist")
+            b = _BatchRow(self._t.next_batch_id, now, parent_batch_id, on)
+            self._t.next_batch_id += 1
+            self._t.batches[b.id] = b
+            self._commit()
+            return b.id
+
+    def add_to_batch(self, batch_id: int, jobs: Sequence[NewJob], now: float) -> list[int]:
+        with self._t.lock:
+            b = self._t.batches.get(batch_id)
+            if b is None:
+                raise JobNotFoundError(f"batch {batch_id} does not exist")
+            if b.cancelled_at is not None:
+                raise InvalidStateError(f"batch {batch_id} is cancelled; it takes no more jobs")
+            if b.finished_at is not None and self._t.batch_counts(batch_id):
+                raise InvalidStateError(f"batch {batch_id} has finished; it takes no more jobs")
+            ids = []
+            for job in jobs:
+                member = replace(
+                    job,
+                    batch_id=batch_id,
+                    parent_batch_id=b.parent_batch_id,
+                    continuation_on=b.on if b.parent_batch_id is not None else None,
+                )
+                ids.append(self._insert(member, now)[0])
+            self._settle(now, [batch_id])
+            self._commit()
+            return ids
+
+    def discard_batch(self, batch_id: int) -> None:
+        with self._t.lock:
+            used = any(batch_id in (r.batch_id, r.parent_batch_id) for r in self._t.jobs.values())
+            if not used:
+                self._t.batches.pop(batch_id, None)
+
+    def cancel_batch(
+        self, batch_id: int, now: float, reason: str, *, expire_at: float | None = None
+    ) -> list[int]:
+        with self._t.lock:
+            b = self._t.batches.get(batch_id)
+            if b is None:
+                raise JobNotFoundError(f"batch {batch_id} does not exist")
+            b.cancelled_at = now
+            ids = []
+            for row in sorted(self._t.jobs.values(), key=_id):
+                if row.batch_id == batch_id and DELETE.allows(row.state):
+                    self._move(row, DELETE, now, reason, expire_at=expire_at)
+                    ids.append(row.id)
+            self._resolve(now, ids)
+            self._settle(now, [batch_id])
+            self._commit()
+            return ids
+
+    def get_batch(self, batch_id: int) -> Batch | None:
+        return self._monitoring.get_batch(batch_id)
+
+    def _settle(self, now: float, batch_ids: Sequence[int]) -> None:
+        pending = list(dict.fromkeys(batch_ids))
+        while pending:
+            b = self._t.batches.get(pending.pop(0))
+            if b is None:
+                continue
+            batch = self._t.batch(b)
+            if batch.state is BatchState.STARTED:
+                b.finished_at = None
+                continue
+            if b.finished_at is None:
+                b.finished_at = now
+            for child in sorted(self._t.jobs.values(), key=_id):
+                if child.parent_batch_id != b.id or child.state is not State.AWAITING:
+                    continue
+                move = batch_continuation_move(batch.state, child.continuation_on or "succeeded")
+                if move is not None:
+                    self._move(child, move, now, f"Batch {b.id} is {batch.state.value}")
+                    if child.batch_id is not None and child.batch_id not in pending:
+                        pending.append(child.batch_id)
+
+    def _settle_of(self, now: float, job_ids: Sequence[int]) -> None:
+        batches = [
+            row.batch_id
+            for i in job_ids
+            if (row := self._t.jobs.get(i)) is not None and row.batch_id is not None
+        ]
+        if batches:
+            self._settle(now, batches)
+
     def change_state(
         self, job_id: int, move: Move, now: float, reason: str, *, expire_at: float | None = None
     ) -> State:
@@ -426,6 +663,7 @@ class MemoryStorage(Storage):
             self._move(row, move, now, reason, expire_at=expire_at)
             if move.target in PARENT_DONE:
                 self._resolve(now, [job_id])
+            self._settle_of(now, [job_id])
             self._commit()
             return previous
 
@@ -437,15 +675,10 @@ class MemoryStorage(Storage):
         claimed: list[ClaimedJob] = []
         with self._t.lock:
             for queue in queues:
-                ready = sorted(
-                    (
-                        r
-                        for r in self._t.jobs.values()
-                        if r.queue == queue and CLAIM.allows(r.state)
-                    ),
-                    key=lambda r: r.id,
-                )
-                for row in ready[: limit - len(claimed)]:
+                want = limit - len(claimed)
+                if want <= 0:
+                    break
+                for row in self._ready(queue, want, now):
                     row.state = transition(CLAIM, row.state, job=row.id)
                     row.reason, row.server_id = None, server_id
                     row.attempt += 1
@@ -468,6 +701,43 @@ class MemoryStorage(Storage):
                     )
             self._commit()
         return claimed
+
+    def _ready(self, queue: str, want: int, now: float) -> list[_Row]:
+        """The Enqueued rows of ``queue`` to claim now: the same rules as the SQL stores."""
+        rows = self._t.jobs.values()
+        ready = sorted((r for r in rows if r.queue == queue and CLAIM.allows(r.state)), key=_id)
+        queue_limit = self._t.queue_limits.get(queue)
+        gated = [r for r in ready if _gated(r)]
+        if queue_limit is None and not gated:
+            return ready[:want]
+        running = Running(set(), Counter(), 0)
+        for r in rows:
+            if r.state is PROCESSING:
+                running.per_target[r.target] += 1
+                running.in_queue += r.queue == queue
+                if r.mutex_key is not None:
+                    running.mutexes.add(r.mutex_key)
+        partitions: dict[str | None, list[Candidate]] = {}
+        for r in gated:
+            partitions.setdefault(r.partition_key, []).append(_candidate(r))
+        groups = [*partitions.values(), [_candidate(r) for r in ready if not _gated(r)]]
+
+        def started_since(key: str, period: float) -> int:
+            return sum(
+                1
+                for r in rows
+                if r.rate_key == key and r.started_at is not None and r.started_at >= now - period
+            )
+
+        ids = pick(round_robin(groups), running, want, queue_limit, started_since)
+        return [self._t.jobs[i] for i in ids]
+
+    def set_queue_limit(self, queue: str, n: int | None) -> None:
+        with self._t.lock:
+            if n is None:
+                self._t.queue_limits.pop(queue, None)
+            else:
+                self._t.queue_limits[queue] = n
 
     def _owned(self, job_id: int, attempt: int, server_id: str) -> _Row | None:
         row = self._t.jobs.get(job_id)
@@ -503,6 +773,7 @@ class MemoryStorage(Storage):
                 written += 1
             if finished:
                 self._resolve(now, finished)
+                self._settle_of(now, finished)
             self._commit()
         return written
 

@@ -13,7 +13,7 @@ HUB_NAME = "notifications"
 
 
 class NotificationsHub(Hub):
-    """Server-to-client only: ReceiveNotification and TenantStatusChanged."""
+    """Server-to-client only: ReceiveNotification, TenantStatusChanged and TenantProgress."""
 
     async def on_connected(self) -> None:
         if self.context.claims.get("role") == "SuperAdmin":

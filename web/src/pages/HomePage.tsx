@@ -1,7 +1,9 @@
 import { useCallback, useEffect, useState } from "react";
-import type { ApiError, Tenant, TenantStatus, TenantStatusEvent } from "../api";
+import type { ApiError, Tenant, TenantProgressEvent, TenantStatus, TenantStatusEvent } from "../api";
 import { useAuth } from "../auth";
 import { StatusBadge } from "../components/StatusBadge";
+import { TenantProgress } from "../components/TenantProgress";
+import { applyProgressEvent, dropProgressOnStatus, type ProgressById } from "../tenantList";
 import { LocalTime } from "../time";
 import { useHubEvent, useReconnected } from "../realtime";
 
@@ -32,8 +34,13 @@ export function HomePage() {
 
   useEffect(refresh, [refresh]);
   useReconnected(refresh);
+  const [progress, setProgress] = useState<ProgressById>({});
+  useHubEvent("TenantProgress", (event: TenantProgressEvent) => {
+    if (event.id === tenantId) setProgress((current) => applyProgressEvent(current, event));
+  });
   useHubEvent("TenantStatusChanged", (event: TenantStatusEvent) => {
     if (event.id !== tenantId) return;
+    setProgress((current) => dropProgressOnStatus(current, event.id, event.status));
     setTenant((current) =>
       current ? { ...current, status: event.status, last_error: event.last_error, name: event.name } : current,
     );
@@ -67,6 +74,7 @@ export function HomePage() {
           <section className="card" aria-labelledby="status-title">
             <h2 id="status-title">Status</h2>
             <p className={`status-line status-${tenant.status.toLowerCase()}`}>{EXPLANATION[tenant.status]}</p>
+            <TenantProgress progress={progress[tenant.id]} />
             {tenant.status === "Failed" && tenant.last_error && <p className="reason">{tenant.last_error}</p>}
           </section>
           <section className="card" aria-labelledby="details-title">

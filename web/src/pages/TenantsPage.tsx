@@ -1,13 +1,21 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
-import type { ApiError, Tenant, TenantStatus, TenantStatusEvent } from "../api";
+import type { ApiError, Tenant, TenantProgressEvent, TenantStatus, TenantStatusEvent } from "../api";
 import { useAuth } from "../auth";
 import { Field } from "../components/Field";
 import { StatusBadge } from "../components/StatusBadge";
+import { TenantProgress } from "../components/TenantProgress";
 import { ErrorSummary, pickFields, requireFields, useFocusFirstError } from "../forms";
 import { useHubEvent, useReconnected } from "../realtime";
 import { Link, navigate, useLocation } from "../router";
 import { RelativeTime } from "../time";
-import { addStarted, applyStatusEvent, mergePage } from "../tenantList";
+import {
+  addStarted,
+  applyProgressEvent,
+  applyStatusEvent,
+  dropProgressOnStatus,
+  mergePage,
+  type ProgressById,
+} from "../tenantList";
 import { useToasts } from "../toasts";
 
 export const STARTED_MESSAGE = "Tenant creation started. You will be notified when complete.";
@@ -80,7 +88,13 @@ export function TenantsPage() {
   useEffect(refresh, [refresh]);
   useReconnected(refresh);
 
+  const [progress, setProgress] = useState<ProgressById>({});
+  useHubEvent("TenantProgress", (event: TenantProgressEvent) => {
+    setProgress((current) => applyProgressEvent(current, event));
+  });
+
   useHubEvent("TenantStatusChanged", (event: TenantStatusEvent) => {
+    setProgress((current) => dropProgressOnStatus(current, event.id, event.status));
     const result = applyStatusEvent(listRef.current, event);
     if (filtered) refresh(); // the tenant may enter or leave the filtered list
     else if (result.known) setTenants(() => result.tenants);
@@ -249,6 +263,7 @@ export function TenantsPage() {
                     </td>
                     <td data-label="Status">
                       <StatusBadge status={tenant.status} />
+                      <TenantProgress progress={progress[tenant.id]} />
                       {tenant.stuck && (
                         <p className="reason" data-stuck="true">
                           Stuck: provisioning is taking far longer than it should.

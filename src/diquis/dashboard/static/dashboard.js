@@ -439,3 +439,35 @@
     });
   }
 })();
+
+// A running job's page asks again every second (its progress and log are no state
+// change, so the live feed does not announce them).
+(function () {
+  "use strict";
+  var busy = false;
+  function poll() {
+    var region = document.querySelector(".live-region[data-poll]");
+    if (!region || busy || document.hidden) return;
+    busy = true;
+    fetch(window.location.href, {
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: { accept: "text/html" },
+    })
+      .then(function (r) {
+        return r.ok ? r.text() : null;
+      })
+      .then(function (html) {
+        busy = false;
+        if (html === null) return;
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var fresh = doc.querySelector(".live-region");
+        var current = document.querySelector(".live-region[data-poll]");
+        if (fresh && current) current.replaceWith(document.importNode(fresh, true));
+      })
+      .catch(function () {
+        busy = false;
+      });
+  }
+  window.setInterval(poll, 1000);
+})();

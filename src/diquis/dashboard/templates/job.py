@@ -21,6 +21,7 @@ from ..layout import (
 from ..markup import Html, esc, join, local_time, milliseconds, pretty_json, tag, when
 from ..views import JobDetail
 from .parts import definition, panel
+from .progress import progress_panel
 
 
 def missing(job_id: int) -> Rendered:
@@ -151,6 +152,7 @@ def render(ctx: Context, view: JobDetail) -> Rendered:
             Html(f"{esc(readable_target(job.target))} · {tag('span', job.target, class_='mono')}"),
             class_="target-title",
         ),
+        progress_panel(job),
     ]
     if view.failure is not None:
         sections.append(_exception(view.failure, view.failure_title))
@@ -182,8 +184,10 @@ def render(ctx: Context, view: JobDetail) -> Rendered:
         f"{_history(ctx, job.history)}</section>"
     )
     related = " ".join(str(i) for i in view.related)
+    # a running job's progress is no state change: the page asks again every second
+    poll = ' data-poll="1000"' if job.state is State.PROCESSING else ""
     body = Html(
-        f'<div class="live-region" data-refresh="job" data-jobs="{esc(related)}">'
+        f'<div class="live-region" data-refresh="job" data-jobs="{esc(related)}"{poll}>'
         + "".join(str(s) for s in sections)
         + "</div>"
     )

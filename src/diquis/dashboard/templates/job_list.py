@@ -9,6 +9,7 @@ from ..layout import SLUG_OF, Context, Rendered, job_link, pager
 from ..markup import Html, esc, join, tag, when
 from ..views import PAGE_SIZES, RANGES, JobList
 from .parts import bulk_buttons, job_rows, live_list
+from .progress import progress_cell
 
 STATE_HELP = {
     State.ENQUEUED: "Waiting in a queue for a free worker.",
@@ -24,7 +25,7 @@ STATE_HELP = {
 COLUMNS: dict[State, list[str]] = {
     State.ENQUEUED: ["Queue", "Enqueued"],
     State.SCHEDULED: ["Queue", "Runs", "Reason"],
-    State.PROCESSING: ["Server", "Started"],
+    State.PROCESSING: ["Server", "Started", "Progress"],
     State.SUCCEEDED: ["Finished", "Expires"],
     State.FAILED: ["Error", "Failed"],
     State.DELETED: ["Reason", "Deleted"],
@@ -43,7 +44,11 @@ def _cells(ctx: Context, state: State, job: Job) -> Sequence[object]:
             tag("span", job.reason, class_="reason"),
         ]
     if state is State.PROCESSING:
-        return [tag("span", job.server_id, class_="mono"), when(job.started_at, now)]
+        return [
+            tag("span", job.server_id, class_="mono"),
+            when(job.started_at, now),
+            progress_cell(job),
+        ]
     if state is State.SUCCEEDED:
         return [when(job.finished_at, now), when(job.expire_at, now)]
     if state is State.FAILED:

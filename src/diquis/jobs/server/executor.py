@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import inspect
 import logging
 import time
@@ -53,6 +54,7 @@ class Executor:
         on_outcome: Callable[[Outcome], None],
         on_slot_free: Callable[[], None],
         on_retry_scheduled: Callable[[], None],
+        on_run_end: Callable[[JobContext], None] = lambda context: None,
     ) -> None:
         self.engine = engine
         self.server_id = server_id
@@ -63,9 +65,14 @@ class Executor:
         self._on_outcome = on_outcome
         self._on_slot_free = on_slot_free
         self._on_retry_scheduled = on_retry_scheduled
+        self._on_run_end = on_run_end
 
     def __len__(self) -> int:
         return len(self._running)
+
+    def contexts(self) -> list[JobContext]:
+        """The contexts of the runs in progress."""
+        return [r.context for r in list(self._running.values())]
 
     def runs(self) -> list[Run]:
         """The (job id, attempt) of every run in progress (safe from any thread)."""
@@ -122,14 +129,18 @@ class Executor:
 
     async def _perform(self, job: ClaimedJob, context: JobContext) -> None:
         started = time.perf_counter()
+        outcome: Outcome | None = None
         try:
-            outcome: Outcome | None = await self._execute(job, context, started)
+            outcome = await self._execute(job, context, started)
         except asyncio.CancelledError:
             outcome = None  # deleted, lost, or shutting down: someone else owns the state now
         finally:
             self._running.pop((job.id, job.attempt), None)
+            if outcome is None:
+                self._on_run_end(context)  # cancelled: its last report goes on its own
             self._on_slot_free()
         if outcome is not None:
+            outcome = dataclasses.replace(outcome, progress=context.take_progress())
             if outcome.state is State.SCHEDULED:
                 self._on_retry_scheduled()
             self._on_outcome(outcome)

@@ -17,6 +17,7 @@ from .heartbeat import Heartbeat
 from .lifeline import Lifeline
 from .producer import Producer
 from .pruner import Pruner
+from .reporter import ProgressReporter
 from .stager import Stager
 from .writer import OutcomeWriter
 
@@ -71,7 +72,9 @@ class Server:
             on_outcome=lambda outcome: self.writer.add(outcome),
             on_slot_free=lambda: self.producer.slot_freed(),
             on_retry_scheduled=self.stager.wake,
+            on_run_end=lambda context: self.reporter.run_ended(context),
         )
+        self.reporter = ProgressReporter(engine, io, self.executor.contexts)
         self.writer = OutcomeWriter(
             engine,
             self.id,
@@ -95,7 +98,7 @@ class Server:
         )
         # started in this order, stopped in reverse
         self.duties: list[Duty] = [
-            self.heartbeat, self.writer, self.executor,
+            self.heartbeat, self.writer, self.reporter, self.executor,
             self.stager, self.lifeline, self.pruner, self.producer,
         ]  # fmt: skip
 
@@ -195,6 +198,7 @@ class Server:
                 if not claimed:
                     return ran
                 await self.executor.wait_all()
+                await self.reporter.tick()
                 await self.writer.flush()
                 ran += claimed
         finally:

@@ -71,6 +71,13 @@ class OutcomeWriter:
             self._ready.clear()
             await self.flush()
 
+    def _write(self, batch: list[Outcome]) -> None:
+        # a run's last progress first, so a finished job never shows an older report
+        last_words = [o.progress for o in batch if o.progress is not None]
+        if last_words:
+            self.engine.storage.save_progress(last_words)
+        self.engine.storage.finish(self.server_id, batch, self.engine.now())
+
     async def flush(self) -> None:
         """Write every pending outcome now."""
         delay = 0.1
@@ -79,7 +86,7 @@ class OutcomeWriter:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             self._writing = len(batch)
             try:
-                await self._io(engine.storage.finish, self.server_id, batch, engine.now())
+                await self._io(self._write, batch)
             except Exception:
                 log.exception("writing %d job outcomes failed; retrying", len(batch))
                 self._pending[:0] = batch

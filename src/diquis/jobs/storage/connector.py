@@ -56,6 +56,13 @@ class Connector(abc.ABC):
         if rows:
             conn.cursor().executemany(self.sql(query), rows)
 
+    def lock_gated_claims(self, conn: Any) -> None:
+        """Serialize claims that weigh mutexes and limits until ``conn`` commits.
+
+        Nothing to do where a write transaction already excludes other writers (SQLite).
+        """
+        return None
+
     def is_unique_violation(self, exc: BaseException) -> bool:
         """Whether ``exc`` is this driver's unique-constraint error."""
         return False

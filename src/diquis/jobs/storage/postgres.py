@@ -31,6 +31,8 @@ from .statements import CLAIM_COLUMNS, LIVE_SQL
 _S = {s.name: s.value for s in State}
 
 _MIGRATION_LOCK = 0x0D1A_0B5  # pg_advisory_xact_lock key for schema changes
+# taken by claims that weigh mutexes and limits, so two servers never both see a slot free
+_GATED_CLAIM_LOCK = 0x0D1A_0C1
 
 _INSERT_JOB = """
 WITH p AS (SELECT state FROM diquis_jobs WHERE id = %(parent)s FOR SHARE),
@@ -54,11 +56,12 @@ s AS (
 ins AS (
     INSERT INTO diquis_jobs (target, args, kwargs, queue, state, reason, created_at,
         scheduled_at, enqueued_at, finished_at, unique_key, parent_id, continuation_on,
-        recurring_id)
+        recurring_id, mutex_key, limit_n, rate_key, rate_n, rate_period, partition_key, gated)
     SELECT %(target)s, %(args)s, %(kwargs)s, %(queue)s, s.state, s.reason, %(now)s,
         %(scheduled_at)s, CASE WHEN s.state = '{ENQUEUED}' THEN %(now)s END,
         CASE WHEN s.state = '{DELETED}' THEN %(now)s END, %(key)s, %(parent)s, %(on)s,
-        %(recurring)s
+        %(recurring)s, %(mutex)s, %(limit_n)s, %(rate_key)s, %(rate_n)s, %(rate_period)s,
+        %(partition)s, %(gated)s
     FROM s WHERE s.state <> 'Missing'
     ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ({LIVE}) DO NOTHING
     RETURNING id, state, reason
@@ -86,7 +89,7 @@ _INSERT_JOB = (
 
 _CLAIM = f"""
 WITH c AS (
-    SELECT id FROM diquis_jobs WHERE {CLAIM.sql_match()} AND queue = %(queue)s
+    SELECT id FROM diquis_jobs WHERE {CLAIM.sql_match()} AND queue = %(queue)s AND gated = 0
     ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 ),
 u AS (
@@ -122,7 +125,7 @@ u AS (
     FROM d
     WHERE j.id = d.id AND {SUCCEED.sql_match("j.state")} AND j.server_id = %(server)s
         AND j.attempt = d.attempt
-    RETURNING j.id, j.state
+    RETURNING j.id, j.state, j.batch_id
 ),
 h AS (
     INSERT INTO diquis_job_history (job_id, state, at, reason, server_id, data)
@@ -138,7 +141,34 @@ s AS (
     WHERE state IN ('{State.SUCCEEDED.value}', '{State.FAILED.value}') GROUP BY state
     ON CONFLICT (bucket, state, server_id) DO UPDATE SET count = diquis_stats.count + excluded.count
 )
-SELECT id, state FROM u
+SELECT id, state, batch_id FROM u
+"""
+
+
+# a batch's jobs in one statement: rows as arrays, history and tags alongside
+_INSERT_BATCH = """
+WITH d AS (
+    SELECT * FROM unnest(%(targets)s::text[], %(args)s::text[], %(kwargs)s::text[],
+        %(queues)s::text[], %(mutex)s::text[], %(limit_n)s::int[], %(rate_key)s::text[],
+        %(rate_n)s::int[], %(rate_period)s::float8[], %(partition)s::text[], %(gated)s::int[])
+        WITH ORDINALITY AS d(target, args, kwargs, queue, mutex_key, limit_n, rate_key,
+            rate_n, rate_period, partition_key, gated, ord)
+),
+ins AS (
+    INSERT INTO diquis_jobs (target, args, kwargs, queue, state, reason, created_at,
+        enqueued_at, finished_at, continuation_on, mutex_key, limit_n, rate_key, rate_n,
+        rate_period, partition_key, gated, batch_id, parent_batch_id)
+    SELECT target, args, kwargs, queue, %(state)s, %(reason)s, %(now)s, %(enqueued)s,
+        %(finished)s, %(on)s, mutex_key, limit_n, rate_key, rate_n, rate_period,
+        partition_key, gated, %(batch)s, %(parent)s
+    FROM d ORDER BY ord
+    RETURNING id
+),
+h AS (
+    INSERT INTO diquis_job_history (job_id, state, at, reason)
+    SELECT id, %(state)s, %(now)s, %(reason)s FROM ins
+)
+SELECT id FROM ins ORDER BY id
 """
 
 
@@ -194,6 +224,9 @@ class PostgresConnector(Connector):
                 f"{type(connection).__module__}.{type(connection).__qualname__}"
             )
         return raw
+
+    def lock_gated_claims(self, conn: Any) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_GATED_CLAIM_LOCK,))
 
     def migrate(self) -> None:
         with self.transaction() as conn:
@@ -253,9 +286,18 @@ class PostgresStorage(SqlStorage):
             "key": job.unique_key,
             "recurring": job.recurring_id,
             "tags": list(job.tags),
+            "mutex": job.mutex_key,
+            "limit_n": job.limit,
+            "rate_key": job.rate_key,
+            "rate_n": job.rate_n,
+            "rate_period": job.rate_period,
+            "partition": job.partition_key,
+            "gated": int(job.gated),
         }
 
     def insert_job(self, conn: Any, job: NewJob, now: float) -> tuple[int, bool]:
+        if job.batch_id is not None or job.parent_batch_id is not None:
+            return super().insert_job(conn, job, now)
         rows = conn.execute(_INSERT_JOB, self._insert_params(job, now)).fetchall()
         return self._inserted(conn, job, rows)
 
@@ -284,6 +326,51 @@ class PostgresStorage(SqlStorage):
         if kind == 0:
             raise JobNotFoundError(f"parent job {job.parent_id} does not exist")
         return int(job_id), kind == 1
+
+    def insert_batch_jobs(
+        self,
+        conn: Any,
+        batch_id: int,
+        parent_batch_id: int | None,
+        jobs: Sequence[NewJob],
+        state: State,
+        reason: str | None,
+        now: float,
+        on: str | None = None,
+    ) -> list[int]:
+        if not jobs:
+            return []
+        params = {
+            "targets": [j.target for j in jobs],
+            "args": [j.args for j in jobs],
+            "kwargs": [j.kwargs for j in jobs],
+            "queues": [j.queue for j in jobs],
+            "mutex": [j.mutex_key for j in jobs],
+            "limit_n": [j.limit for j in jobs],
+            "rate_key": [j.rate_key for j in jobs],
+            "rate_n": [j.rate_n for j in jobs],
+            "rate_period": [j.rate_period for j in jobs],
+            "partition": [j.partition_key for j in jobs],
+            "gated": [int(j.gated) for j in jobs],
+            "state": state.value,
+            "reason": reason,
+            "now": now,
+            "enqueued": now if state is State.ENQUEUED else None,
+            "finished": now if state is State.DELETED else None,
+            "on": on,
+            "batch": batch_id,
+            "parent": parent_batch_id,
+        }
+        # the ids come from one sequence in insertion order: the n-th id is the n-th job
+        ids = [r[0] for r in conn.execute(_INSERT_BATCH, params).fetchall()]
+        tags = [(t, i) for i, j in zip(ids, jobs, strict=True) for t in j.tags]
+        if tags:
+            conn.execute(
+                "INSERT INTO diquis_job_tags (tag, job_id) SELECT * FROM unnest(%s::text[],"
+                " %s::bigint[]) ON CONFLICT DO NOTHING",
+                ([t for t, _ in tags], [i for _, i in tags]),
+            )
+        return ids
 
     def claim_queue(
         self, conn: Any, server_id: str, queue: str, limit: int, now: float
@@ -320,6 +407,9 @@ class PostgresStorage(SqlStorage):
             finished = [r[0] for r in rows if r[1] != State.SCHEDULED.value]
             if finished:
                 self.resolve_continuations(conn, now, finished)
+            batches = {r[2] for r in rows if r[2] is not None and r[1] != State.SCHEDULED.value}
+            if batches:
+                self.settle_batches(conn, now, sorted(batches))
         return len(rows)
 
 

@@ -8,19 +8,27 @@ clock, so tests can move time without sleeping.
 from __future__ import annotations
 
 import json
+import time
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from ..errors import DuplicateJobError, JobNotFoundError
+from ..concurrency import Candidate, Running, pick, round_robin
+from ..context import LOG_LINES
+from ..errors import DuplicateJobError, InvalidStateError, JobNotFoundError
 from ..model import (
+    Batch,
     ClaimedJob,
     Job,
     NewJob,
     Outcome,
+    ProgressUpdate,
     RecurringJob,
     ServerInfo,
     StateChange,
     StateRecord,
+    merge_log,
+    parse_log,
     to_datetime,
 )
 from ..monitoring import (
@@ -33,11 +41,16 @@ from ..monitoring import (
 )
 from ..serialization import loads_args, loads_value
 from ..states import (
+    DELETE,
     DUE,
     HAND_BACK,
     PARENT_DONE,
+    PROCESSING,
+    BatchState,
     Move,
     State,
+    batch_continuation_move,
+    batch_state,
     continuation_move,
     continuation_state,
     transition,
@@ -47,6 +60,16 @@ from .connector import Connector, Waker, marks
 from .store import RecurringPlan, Storage
 
 STATS_KEEP = 8 * 86400  # how long counters are kept
+QUEUE_LIMITS_TTL = 1.0  # seconds a server trusts the queue limits it read
+
+
+def latency_json(job: ClaimedJob, now: float) -> str | None:
+    """A claim history row's details: how long the job waited in its queue."""
+    if job.enqueued_at is None:
+        return None
+    # the claim's clock was read before its transaction: a job enqueued in between would
+    # otherwise show a negative wait
+    return '{"latency_ms": %.3f}' % (max(0.0, now - job.enqueued_at) * 1000)
 
 
 def job_from_row(row: Sequence[Any], tags: Sequence[str] = (), history: Sequence[Any] = ()) -> Job:
@@ -75,6 +98,10 @@ def job_from_row(row: Sequence[Any], tags: Sequence[str] = (), history: Sequence
         recurring_id=row[19],
         result=loads_value(row[20]),
         error=row[21],
+        progress=row[22],
+        progress_message=row[23],
+        log=parse_log(row[24]),
+        batch_id=row[25],
         tags=tuple(tags),
         history=tuple(
             StateRecord(
@@ -174,6 +201,43 @@ class SqlMonitoring(MonitoringApi):
             rows = c.execute(conn, q.CHILDREN, (job_id,)).fetchall()
         return [job_from_row(r) for r in rows]
 
+    def get_batch(self, batch_id: int) -> Batch | None:
+        c = self.connector
+        with c.transaction(write=False) as conn:
+            row = c.execute(conn, q.BATCH_BY_ID, (batch_id,)).fetchone()
+            return None if row is None else self._batch(conn, row)
+
+    def _batch(self, conn: Any, row: Sequence[Any]) -> Batch:
+        c = self.connector
+        counts = {State(r[0]): int(r[1]) for r in c.execute(conn, q.BATCH_COUNTS, (row[0],))}
+        continuations = tuple(r[0] for r in c.execute(conn, q.BATCH_CONTINUATIONS, (row[0],)))
+        return Batch(
+            id=int(row[0]),
+            state=batch_state(counts, row[3] is not None),
+            counts=counts,
+            created_at=to_datetime(row[1]),  # type: ignore[arg-type]
+            finished_at=to_datetime(row[2]) if row[3] is None else to_datetime(row[3]),
+            continuations=continuations,
+            parent_batch_id=row[4],
+        )
+
+    def list_batches(self, limit: int = 50, offset: int = 0) -> list[Batch]:
+        c = self.connector
+        with c.transaction(write=False) as conn:
+            rows = c.execute(conn, q.BATCHES, (limit, offset)).fetchall()
+            return [self._batch(conn, r) for r in rows]
+
+    def count_batches(self) -> int:
+        c = self.connector
+        with c.transaction(write=False) as conn:
+            return int(c.execute(conn, q.COUNT_BATCHES).fetchone()[0])
+
+    def batch_jobs(self, batch_id: int, limit: int = 50, offset: int = 0) -> list[Job]:
+        c = self.connector
+        with c.transaction(write=False) as conn:
+            rows = c.execute(conn, q.BATCH_JOBS, (batch_id, limit, offset)).fetchall()
+        return [job_from_row(r) for r in rows]
+
     def running_on(self, server_id: str) -> list[Job]:
         c = self.connector
         with c.transaction(write=False) as conn:
@@ -264,6 +328,7 @@ class SqlStorage(Storage):
         self.connector = connector
         self.name = connector.name
         self._monitoring = SqlMonitoring(connector)
+        self._queue_limits: tuple[float, dict[str, int]] | None = None
 
     @property
     def monitoring(self) -> MonitoringApi:
@@ -315,6 +380,8 @@ class SqlStorage(Storage):
         state, reason = job.state, job.reason
         if job.parent_id is not None:
             state, reason = self._continuation_start(conn, job)
+        elif job.parent_batch_id is not None:
+            state, reason = self._batch_continuation_start(conn, job.parent_batch_id, job)
         finished = now if state is State.DELETED else None
         enqueued = now if state is State.ENQUEUED else None
         try:
@@ -336,6 +403,15 @@ class SqlStorage(Storage):
                     job.parent_id,
                     job.continuation_on,
                     job.recurring_id,
+                    job.mutex_key,
+                    job.limit,
+                    job.rate_key,
+                    job.rate_n,
+                    job.rate_period,
+                    job.partition_key,
+                    int(job.gated),
+                    job.batch_id,
+                    job.parent_batch_id,
                 ),
             ).fetchone()
         except Exception as exc:
@@ -368,6 +444,197 @@ class SqlStorage(Storage):
     def get_job(self, job_id: int) -> Job | None:
         return self._monitoring.get_job(job_id)
 
+    # -- progress ---------------------------------------------------------------------
+
+    def save_progress(self, updates: Sequence[ProgressUpdate]) -> None:
+        if not updates:
+            return
+        with self.transaction() as conn:
+            for u in updates:
+                row = self.execute(conn, q.LOG_OF, (u.job_id, u.attempt)).fetchone()
+                if row is None:
+                    continue
+                log = merge_log(row[0], u.lines, LOG_LINES) if u.lines else row[0]
+                if u.percent is None:
+                    self.execute(conn, q.SAVE_LOG, (log, u.job_id, u.attempt))
+                else:
+                    self.execute(
+                        conn, q.SAVE_PROGRESS, (u.percent, u.message, log, u.job_id, u.attempt)
+                    )
+
+    # -- batches ----------------------------------------------------------------------
+
+    def _batch_continuation_start(
+        self, conn: Any, batch_id: int, job: NewJob
+    ) -> tuple[State, str | None]:
+        row = self.execute(
+            conn, q.BATCH_BY_ID + self.connector.lock_for_share, (batch_id,)
+        ).fetchone()
+        if row is None:
+            raise JobNotFoundError(f"batch {batch_id} does not exist")
+        state = self._batch_state(conn, batch_id, row[3] is not None)
+        move = batch_continuation_move(state, job.continuation_on or "succeeded")
+        if move is None:
+            return State.AWAITING, f"Waiting for batch {batch_id}"
+        return move.target, f"Batch {batch_id} is {state.value}"
+
+    def _batch_state(self, conn: Any, batch_id: int, cancelled: bool) -> BatchState:
+        counts = {State(r[0]): int(r[1]) for r in self.execute(conn, q.BATCH_COUNTS, (batch_id,))}
+        return batch_state(counts, cancelled)
+
+    def open_batch(
+        self, now: float, parent_batch_id: int | None = None, on: str | None = None
+    ) -> int:
+        with self.transaction() as conn:
+            if parent_batch_id is not None and (
+                self.execute(conn, q.BATCH_BY_ID, (parent_batch_id,)).fetchone() is None
+            ):
+                raise JobNotFoundError(f"batch {parent_batch_id} does not exist")
+            row = self.execute(conn, q.OPEN_BATCH, (now, parent_batch_id, on)).fetchone()
+        return int(row[0])
+
+    def add_to_batch(self, batch_id: int, jobs: Sequence[NewJob], now: float) -> list[int]:
+        with self.transaction() as conn:
+            row = self.execute(
+                conn, q.BATCH_BY_ID + self.connector.lock_for_update, (batch_id,)
+            ).fetchone()
+            if row is None:
+                raise JobNotFoundError(f"batch {batch_id} does not exist")
+            if row[3] is not None:
+                raise InvalidStateError(f"batch {batch_id} is cancelled; it takes no more jobs")
+            if row[2] is not None and self.execute(conn, q.BATCH_COUNTS, (batch_id,)).fetchone():
+                raise InvalidStateError(f"batch {batch_id} has finished; it takes no more jobs")
+            parent, on = row[4], row[5]
+            state, reason = State.ENQUEUED, None
+            if parent is not None:
+                state, reason = self._batch_continuation_start(
+                    conn, parent, NewJob("", "", "", "", State.AWAITING, continuation_on=on)
+                )
+            ids = self.insert_batch_jobs(conn, batch_id, parent, jobs, state, reason, now, on)
+            self.settle_batches(conn, now, [batch_id])
+        return ids
+
+    def insert_batch_jobs(
+        self,
+        conn: Any,
+        batch_id: int,
+        parent_batch_id: int | None,
+        jobs: Sequence[NewJob],
+        state: State,
+        reason: str | None,
+        now: float,
+        on: str | None = None,
+    ) -> list[int]:
+        """Insert many jobs of one batch in ``state``, with their history and tags; ids."""
+        if not jobs:
+            return []
+        (after,) = self.execute(conn, q.MAX_JOB_ID).fetchone()
+        enqueued = now if state is State.ENQUEUED else None
+        finished = now if state is State.DELETED else None
+        self.executemany(
+            conn,
+            q.INSERT_JOB_ROW,
+            [
+                (
+                    j.target,
+                    j.args,
+                    j.kwargs,
+                    j.queue,
+                    state.value,
+                    reason,
+                    now,
+                    None,
+                    enqueued,
+                    finished,
+                    None,
+                    None,
+                    "succeeded" if parent_batch_id is not None else None,
+                    None,
+                    j.mutex_key,
+                    j.limit,
+                    j.rate_key,
+                    j.rate_n,
+                    j.rate_period,
+                    j.partition_key,
+                    int(j.gated),
+                    batch_id,
+                    parent_batch_id,
+                )
+                for j in jobs
+            ],
+        )
+        # one writer at a time (the write transaction): the new rows are the batch's ids
+        # after the largest id seen before the insert
+        ids = [r[0] for r in self.execute(conn, q.BATCH_JOB_IDS, (batch_id, after)).fetchall()]
+        self.executemany(conn, q.INSERT_HISTORY, [(i, state.value, now, reason) for i in ids])
+        self.executemany(
+            conn, q.INSERT_TAG, [(t, i) for i, j in zip(ids, jobs, strict=True) for t in j.tags]
+        )
+        return ids
+
+    def discard_batch(self, batch_id: int) -> None:
+        with self.transaction() as conn:
+            self.execute(conn, q.DISCARD_BATCH, (batch_id, batch_id, batch_id))
+
+    def settle_batches(self, conn: Any, now: float, batch_ids: Sequence[int]) -> None:
+        """Mark batches whose jobs all finished, and move the jobs awaiting them."""
+        pending = list(dict.fromkeys(batch_ids))
+        while pending:
+            batch_id = pending.pop(0)
+            if self.execute(conn, q.BATCH_LIVE, (batch_id,)).fetchone() is not None:
+                self.execute(conn, q.BATCH_REOPENED, (batch_id,))
+                continue
+            row = self.execute(conn, q.BATCH_BY_ID, (batch_id,)).fetchone()
+            if row is None:
+                continue
+            self.execute(conn, q.BATCH_FINISHED, (now, batch_id))
+            state = self._batch_state(conn, batch_id, row[3] is not None)
+            for child, on, child_batch in self.execute(
+                conn, q.BATCH_AWAITING, (batch_id,)
+            ).fetchall():
+                move = batch_continuation_move(state, on or "succeeded")
+                if move is not None:
+                    self.set_state(conn, [child], move, now, f"Batch {batch_id} is {state.value}")
+                    if child_batch is not None and child_batch not in pending:
+                        pending.append(child_batch)
+
+    def settle_batches_of(self, conn: Any, now: float, job_ids: Sequence[int]) -> None:
+        """:meth:`settle_batches` for the batches ``job_ids`` belong to."""
+        if not job_ids:
+            return
+        rows = self.execute(
+            conn, q.BATCH_IDS_OF_JOBS + f" ({marks(len(job_ids))})", tuple(job_ids)
+        ).fetchall()
+        if rows:
+            self.settle_batches(conn, now, [r[0] for r in rows])
+
+    def cancel_batch(
+        self, batch_id: int, now: float, reason: str, *, expire_at: float | None = None
+    ) -> list[int]:
+        with self.transaction() as conn:
+            row = self.execute(
+                conn, q.BATCH_BY_ID + self.connector.lock_for_update, (batch_id,)
+            ).fetchone()
+            if row is None:
+                raise JobNotFoundError(f"batch {batch_id} does not exist")
+            self.execute(conn, q.BATCH_CANCELLED, (now, batch_id))
+            ids = [
+                r[0]
+                for r in self.execute(
+                    conn,
+                    f"SELECT id FROM diquis_jobs WHERE batch_id = ? AND {DELETE.sql_match()}"
+                    + self.connector.lock_for_update,
+                    (batch_id,),
+                ).fetchall()
+            ]
+            self.set_state(conn, ids, DELETE, now, reason, expire_at=expire_at)
+            self.resolve_continuations(conn, now, ids)
+            self.settle_batches(conn, now, [batch_id])
+        return ids
+
+    def get_batch(self, batch_id: int) -> Batch | None:
+        return self._monitoring.get_batch(batch_id)
+
     # -- changing state from outside a run ----------------------------------------------
 
     def change_state(
@@ -392,6 +659,7 @@ class SqlStorage(Storage):
                 raise
             if move.target in PARENT_DONE:
                 self.resolve_continuations(conn, now, [job_id])
+            self.settle_batches_of(conn, now, [job_id])
         return current
 
     def set_state(
@@ -497,13 +765,88 @@ class SqlStorage(Storage):
         self, server_id: str, queues: Sequence[str], limit: int, now: float
     ) -> list[ClaimedJob]:
         claimed: list[ClaimedJob] = []
+        queue_limits = self.queue_limits()
         with self.transaction() as conn:
             for queue in queues:
                 want = limit - len(claimed)
                 if want <= 0:
                     break
-                claimed.extend(self.claim_queue(conn, server_id, queue, want, now))
+                careful = queue in queue_limits or (
+                    self.execute(conn, q.HAS_GATED, (queue,)).fetchone() is not None
+                )
+                if careful:
+                    claimed.extend(
+                        self.claim_gated(conn, server_id, queue, want, now, queue_limits.get(queue))
+                    )
+                else:
+                    claimed.extend(self.claim_queue(conn, server_id, queue, want, now))
         return claimed
+
+    def claim_gated(
+        self,
+        conn: Any,
+        server_id: str,
+        queue: str,
+        want: int,
+        now: float,
+        queue_limit: int | None,
+    ) -> list[ClaimedJob]:
+        """Claim under mutexes, limits and partitions (the careful path; serialized)."""
+        self.connector.lock_gated_claims(conn)
+        running = Running(set(), Counter(), 0)
+        for r_queue, r_target, r_mutex in self.execute(conn, q.RUNNING).fetchall():
+            running.per_target[r_target] += 1
+            running.in_queue += r_queue == queue
+            if r_mutex is not None:
+                running.mutexes.add(r_mutex)
+        if queue_limit is not None and running.in_queue >= queue_limit:
+            return []
+        # a few more than wanted per partition: some may be waiting on a mutex
+        window = want + 50
+        groups: list[list[Candidate]] = []
+        for (partition,) in self.execute(conn, q.GATED_PARTITIONS, (queue,)).fetchall():
+            if partition is None:
+                rows = self.execute(conn, q.CANDIDATES_NO_PARTITION, (queue, window))
+            else:
+                rows = self.execute(conn, q.CANDIDATES_IN_PARTITION, (queue, partition, window))
+            groups.append([Candidate(*r) for r in rows.fetchall()])
+        groups.append(
+            [Candidate(*r) for r in self.execute(conn, q.CANDIDATES_UNGATED, (queue, window))]
+        )
+
+        def started_since(key: str, period: float) -> int:
+            row = self.execute(conn, q.STARTED_SINCE, (key, now - period)).fetchone()
+            return int(row[0])
+
+        ids = pick(round_robin(groups), running, want, queue_limit, started_since)
+        if not ids:
+            return []
+        rows = self.execute(conn, q.claim_ids(len(ids)), (server_id, now, now, *ids)).fetchall()
+        claimed = sorted((ClaimedJob(*r) for r in rows), key=lambda j: ids.index(j.id))
+        self.executemany(
+            conn,
+            q.INSERT_HISTORY_FULL,
+            [(j.id, PROCESSING.value, now, None, server_id, latency_json(j, now)) for j in claimed],
+        )
+        return claimed
+
+    def queue_limits(self) -> dict[str, int]:
+        """Every queue's limit (read at most once a second: limits change rarely)."""
+        cached = self._queue_limits
+        if cached is not None and time.monotonic() - cached[0] < QUEUE_LIMITS_TTL:
+            return cached[1]
+        with self.transaction(write=False) as conn:
+            limits = {r[0]: int(r[1]) for r in self.execute(conn, q.QUEUE_LIMITS).fetchall()}
+        self._queue_limits = (time.monotonic(), limits)
+        return limits
+
+    def set_queue_limit(self, queue: str, n: int | None) -> None:
+        with self.transaction() as conn:
+            if n is None:
+                self.execute(conn, q.REMOVE_QUEUE_LIMIT, (queue,))
+            else:
+                self.execute(conn, q.SET_QUEUE_LIMIT, (queue, n))
+        self._queue_limits = None
 
     def claim_queue(
         self, conn: Any, server_id: str, queue: str, limit: int, now: float
@@ -545,9 +888,9 @@ class SqlStorage(Storage):
         """History, counters and continuations of the outcomes a finish wrote."""
         self.add_history(conn, server_id, now, written)
         self.count_outcomes(conn, server_id, now, [o.state for o in written])
-        self.resolve_continuations(
-            conn, now, [o.job_id for o in written if o.state is not State.SCHEDULED]
-        )
+        done = [o.job_id for o in written if o.state is not State.SCHEDULED]
+        self.resolve_continuations(conn, now, done)
+        self.settle_batches_of(conn, now, done)
 
     def count_outcomes(
         self, conn: Any, server_id: str, now: float, states: Sequence[State]

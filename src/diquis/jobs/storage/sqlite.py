@@ -17,7 +17,7 @@ from ..model import ClaimedJob, StateChange
 from ..states import CLAIM, State
 from .connector import Connector, Waker
 from .schema import SCHEMA_VERSION, SQLITE_SCHEMA
-from .sql import SqlStorage
+from .sql import SqlStorage, latency_json
 from .statements import CLAIM_COLUMNS, INSERT_HISTORY_FULL
 
 _SYNC_MODES = {"off", "normal", "full", "extra"}
@@ -45,7 +45,7 @@ CLAIM_QUEUE = (
     f"UPDATE diquis_jobs SET state = '{CLAIM.target.value}', reason = NULL, server_id = :server,"
     " attempt = attempt + 1, started_at = max(:now, coalesce(enqueued_at, :now))"
     f" WHERE id IN (SELECT id FROM diquis_jobs WHERE {CLAIM.sql_match()}"
-    " AND queue = :queue ORDER BY id LIMIT :limit)"
+    " AND queue = :queue AND gated = 0 ORDER BY id LIMIT :limit)"
     f" RETURNING {CLAIM_COLUMNS}"
 )
 
@@ -181,7 +181,7 @@ class SQLiteStorage(SqlStorage):
         conn.executemany(
             INSERT_HISTORY_FULL,
             [
-                (j.id, State.PROCESSING.value, now, None, server_id, _latency(j, now))
+                (j.id, State.PROCESSING.value, now, None, server_id, latency_json(j, now))
                 for j in claimed
             ],
         )
@@ -204,14 +204,6 @@ def enable_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
                 raise
         time.sleep(0.02)
     raise ConfigurationError(f"could not switch {conn} to WAL mode: the database stays locked")
-
-
-def _latency(job: ClaimedJob, now: float) -> str | None:
-    if job.enqueued_at is None:
-        return None
-    # the claim's clock was read before its transaction: a job enqueued in between would
-    # otherwise show a negative wait
-    return '{"latency_ms": %.3f}' % (max(0.0, now - job.enqueued_at) * 1000)
 
 
 def _unwrap(connection: Any) -> Any:

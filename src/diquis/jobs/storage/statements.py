@@ -22,7 +22,8 @@ from ..states import (
 JOB_COLUMNS = (
     "id, target, args, kwargs, queue, state, reason, attempt, retry_count, created_at, "
     "scheduled_at, enqueued_at, started_at, finished_at, expire_at, server_id, unique_key, "
-    "parent_id, continuation_on, recurring_id, result, error"
+    "parent_id, continuation_on, recurring_id, result, error, progress, progress_message, log,"
+    " batch_id"
 )
 CLAIM_COLUMNS = "id, target, args, kwargs, queue, attempt, retry_count, enqueued_at"
 RECURRING_COLUMNS = (
@@ -42,11 +43,17 @@ assert CLAIM.sources == {State.ENQUEUED}
 
 # -- creating jobs ---------------------------------------------------------------------
 
-INSERT_JOB = (
-    "INSERT INTO diquis_jobs (target, args, kwargs, queue, state, reason, created_at,"
-    " scheduled_at, enqueued_at, finished_at, unique_key, parent_id, continuation_on,"
-    " recurring_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+_JOB_INSERT_COLUMNS = (
+    "target, args, kwargs, queue, state, reason, created_at, scheduled_at, enqueued_at,"
+    " finished_at, unique_key, parent_id, continuation_on, recurring_id, mutex_key, limit_n,"
+    " rate_key, rate_n, rate_period, partition_key, gated, batch_id, parent_batch_id"
 )
+#: a new job's row (for executemany: without RETURNING)
+INSERT_JOB_ROW = (
+    f"INSERT INTO diquis_jobs ({_JOB_INSERT_COLUMNS}) VALUES"
+    f" ({', '.join('?' * (_JOB_INSERT_COLUMNS.count(',') + 1))})"
+)
+INSERT_JOB = INSERT_JOB_ROW + " RETURNING id"
 INSERT_HISTORY = "INSERT INTO diquis_job_history (job_id, state, at, reason) VALUES (?, ?, ?, ?)"
 INSERT_HISTORY_FULL = (
     "INSERT INTO diquis_job_history (job_id, state, at, reason, server_id, data)"
@@ -129,6 +136,83 @@ DUE_JOBS = (
 NEXT_DUE = f"SELECT min(scheduled_at) FROM diquis_jobs WHERE {DUE.sql_match()}"
 EXPIRED = "SELECT id FROM diquis_jobs WHERE expire_at < ? LIMIT ?"
 EXPIRE_STATS = "DELETE FROM diquis_stats WHERE bucket < ?"
+
+# -- claiming under mutexes, limits and partitions -----------------------------------
+
+CANDIDATE_COLUMNS = "id, target, mutex_key, limit_n, rate_key, rate_n, rate_period, partition_key"
+HAS_GATED = (
+    f"SELECT 1 FROM diquis_jobs WHERE {CLAIM.sql_match()} AND gated = 1 AND queue = ? LIMIT 1"
+)
+GATED_PARTITIONS = (
+    f"SELECT DISTINCT partition_key FROM diquis_jobs WHERE {CLAIM.sql_match()} AND gated = 1"
+    " AND queue = ?"
+)
+_CANDIDATES = f"SELECT {CANDIDATE_COLUMNS} FROM diquis_jobs WHERE {CLAIM.sql_match()} AND queue = ?"
+CANDIDATES_IN_PARTITION = _CANDIDATES + " AND gated = 1 AND partition_key = ? ORDER BY id LIMIT ?"
+CANDIDATES_NO_PARTITION = (
+    _CANDIDATES + " AND gated = 1 AND partition_key IS NULL ORDER BY id LIMIT ?"
+)
+CANDIDATES_UNGATED = _CANDIDATES + " AND gated = 0 ORDER BY id LIMIT ?"
+RUNNING = f"SELECT queue, target, mutex_key FROM diquis_jobs WHERE state = '{PROCESSING}'"
+STARTED_SINCE = "SELECT count(*) FROM diquis_jobs WHERE rate_key = ? AND started_at >= ?"
+QUEUE_LIMITS = "SELECT queue, n FROM diquis_queue_limits"
+SET_QUEUE_LIMIT = (
+    "INSERT INTO diquis_queue_limits (queue, n) VALUES (?, ?)"
+    " ON CONFLICT (queue) DO UPDATE SET n = excluded.n"
+)
+REMOVE_QUEUE_LIMIT = "DELETE FROM diquis_queue_limits WHERE queue = ?"
+
+
+def claim_ids(n: int) -> str:
+    """Claim ``n`` chosen jobs by id (those still Enqueued)."""
+    return (
+        f"UPDATE diquis_jobs SET state = '{PROCESSING}', reason = NULL, server_id = ?,"
+        " attempt = attempt + 1, started_at = CASE WHEN enqueued_at IS NULL"
+        " OR enqueued_at < ? THEN ? ELSE enqueued_at END"
+        f" WHERE id IN ({', '.join('?' * n)}) AND {CLAIM.sql_match()}"
+        f" RETURNING {CLAIM_COLUMNS}"
+    )
+
+
+# -- progress --------------------------------------------------------------------------
+
+LOG_OF = "SELECT log FROM diquis_jobs WHERE id = ? AND attempt = ?"
+SAVE_PROGRESS = (
+    "UPDATE diquis_jobs SET progress = ?, progress_message = ?, log = ?"
+    " WHERE id = ? AND attempt = ?"
+)
+SAVE_LOG = "UPDATE diquis_jobs SET log = ? WHERE id = ? AND attempt = ?"
+
+# -- batches ---------------------------------------------------------------------------
+
+BATCH_COLUMNS = "id, created_at, finished_at, cancelled_at, parent_batch_id, continuation_on"
+OPEN_BATCH = (
+    "INSERT INTO diquis_batches (created_at, parent_batch_id, continuation_on)"
+    " VALUES (?, ?, ?) RETURNING id"
+)
+BATCH_BY_ID = f"SELECT {BATCH_COLUMNS} FROM diquis_batches WHERE id = ?"
+BATCHES = f"SELECT {BATCH_COLUMNS} FROM diquis_batches ORDER BY id DESC LIMIT ? OFFSET ?"
+COUNT_BATCHES = "SELECT count(*) FROM diquis_batches"
+BATCH_COUNTS = "SELECT state, count(*) FROM diquis_jobs WHERE batch_id = ? GROUP BY state"
+BATCH_LIVE = f"SELECT 1 FROM diquis_jobs WHERE batch_id = ? AND state IN ({LIVE_SQL}) LIMIT 1"
+BATCH_JOBS = (
+    f"SELECT {JOB_COLUMNS} FROM diquis_jobs WHERE batch_id = ? ORDER BY id LIMIT ? OFFSET ?"
+)
+BATCH_CONTINUATIONS = "SELECT id FROM diquis_jobs WHERE parent_batch_id = ? ORDER BY id"
+BATCH_AWAITING = (
+    "SELECT id, continuation_on, batch_id FROM diquis_jobs WHERE parent_batch_id = ?"
+    f" AND {START_CONTINUATION.sql_match()} ORDER BY id"
+)
+BATCH_FINISHED = "UPDATE diquis_batches SET finished_at = ? WHERE id = ? AND finished_at IS NULL"
+BATCH_REOPENED = "UPDATE diquis_batches SET finished_at = NULL WHERE id = ?"
+BATCH_CANCELLED = "UPDATE diquis_batches SET cancelled_at = ? WHERE id = ?"
+BATCH_IDS_OF_JOBS = "SELECT DISTINCT batch_id FROM diquis_jobs WHERE batch_id IS NOT NULL AND id IN"
+DISCARD_BATCH = (
+    "DELETE FROM diquis_batches WHERE id = ?"
+    " AND NOT EXISTS (SELECT 1 FROM diquis_jobs WHERE batch_id = ? OR parent_batch_id = ?)"
+)
+BATCH_JOB_IDS = "SELECT id FROM diquis_jobs WHERE batch_id = ? AND id > ? ORDER BY id"
+MAX_JOB_ID = "SELECT coalesce(max(id), 0) FROM diquis_jobs"
 
 # -- recurring -------------------------------------------------------------------------
 

@@ -11,7 +11,16 @@ import abc
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from ..model import ClaimedJob, Job, NewJob, Outcome, RecurringJob, StateChange
+from ..model import (
+    Batch,
+    ClaimedJob,
+    Job,
+    NewJob,
+    Outcome,
+    ProgressUpdate,
+    RecurringJob,
+    StateChange,
+)
 from ..monitoring import MonitoringApi
 from ..states import Move, State
 from .connector import Waker
@@ -69,13 +78,54 @@ class Storage(abc.ABC):
     ) -> State:
         """Make ``move`` on a job if its state allows it (InvalidStateError if not); old state."""
 
+    # -- progress -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def save_progress(self, updates: Sequence[ProgressUpdate]) -> None:
+        """Store what runs reported (progress, message, log lines), in one transaction."""
+
+    # -- batches ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def open_batch(
+        self, now: float, parent_batch_id: int | None = None, on: str | None = None
+    ) -> int:
+        """Create an empty batch (a continuation of ``parent_batch_id`` if given); its id."""
+
+    @abc.abstractmethod
+    def add_to_batch(self, batch_id: int, jobs: Sequence[NewJob], now: float) -> list[int]:
+        """Create ``jobs`` in the batch, all in one transaction (all or none); their ids."""
+
+    @abc.abstractmethod
+    def discard_batch(self, batch_id: int) -> None:
+        """Forget a batch that never got a job or a continuation."""
+
+    @abc.abstractmethod
+    def cancel_batch(
+        self, batch_id: int, now: float, reason: str, *, expire_at: float | None = None
+    ) -> list[int]:
+        """Cancel a batch: delete its unfinished jobs (running ones are cancelled); their ids."""
+
+    @abc.abstractmethod
+    def get_batch(self, batch_id: int) -> Batch | None:
+        """The batch with its counts, or None."""
+
     # -- the worker protocol ------------------------------------------------------------
 
     @abc.abstractmethod
     def claim(
         self, server_id: str, queues: Sequence[str], limit: int, now: float
     ) -> list[ClaimedJob]:
-        """Move up to ``limit`` Enqueued jobs (queues in priority order) to Processing."""
+        """Move up to ``limit`` Enqueued jobs (queues in priority order) to Processing.
+
+        Jobs with a mutex, a limit or a rate limit start only when their rules allow
+        (:func:`diquis.jobs.concurrency.pick`), the others stay Enqueued; a queue holding
+        partitioned jobs is taken round-robin across partitions.
+        """
+
+    @abc.abstractmethod
+    def set_queue_limit(self, queue: str, n: int | None) -> None:
+        """Run at most ``n`` jobs of ``queue`` at once across all servers (None: no limit)."""
 
     @abc.abstractmethod
     def finish(self, server_id: str, outcomes: Sequence[Outcome], now: float) -> int:

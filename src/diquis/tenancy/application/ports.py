@@ -165,6 +165,11 @@ class Notifier(Protocol):
         """Push the tenant's status to super admins and to that tenant's admins."""
         ...
 
+    async def tenant_progress(self, tenant: Tenant, step: int, steps: int, label: str) -> None:
+        """Push how far provisioning is (step of steps) to the same people; report it to
+        the job running it, if any."""
+        ...
+
 
 @dataclass(frozen=True)
 class Email:

@@ -57,6 +57,15 @@ def safe_reason(step: str, exc: BaseException) -> str:
     return f"{step} failed ({type(exc).__name__})"
 
 
+#: what provisioning does, in order, as people see it (TenantProgress: step of 4)
+STEPS = (
+    "Creating the database",
+    "Running migrations",
+    "Seeding",
+    "Sending welcome e-mail",
+)
+
+
 class ProvisionTenantJob:
     """Create the database, migrate, seed, activate, notify, e-mail — each step repeatable."""
 
@@ -90,12 +99,15 @@ class ProvisionTenantJob:
             tenant = await self._move(tenant, ProvisioningStatus.PROVISIONING)
             step = "create_database"
             try:
+                await self._progress(tenant, 1)
                 await self.faults.step(step)
                 await self.migrator.ensure_database(tenant.slug, tenant.id)
                 step = "migrate"
+                await self._progress(tenant, 2)
                 await self.faults.step(step)
                 await self.migrator.migrate(tenant.slug)
                 step = "seed"
+                await self._progress(tenant, 3)
                 await self.faults.step(step)
                 await self.users.ensure_tenant_admin(tenant.id, tenant.admin_email)
                 await self.migrator.seed(tenant.slug, tenant)
@@ -111,7 +123,12 @@ class ProvisionTenantJob:
                         link=tenant_link(tenant.id),
                     )
                 raise
+            # the last step is announced before the badge turns Active, so the list never
+            # shows Active next to a step that is already behind it
+            await self._progress(tenant, 4)
             tenant = await self._move(tenant, ProvisioningStatus.ACTIVE)
+        else:
+            await self._progress(tenant, 4)
         # Active from here on: what is left only tells people, once per key, and a
         # failure is retried by the engine without touching the tenant's status.
         await self.faults.step("notify")
@@ -122,7 +139,12 @@ class ProvisionTenantJob:
             )  # fmt: skip
         await self.faults.step("email")
         await self._welcome(tenant)
+        await self._progress(tenant, len(STEPS) + 1)
         return "active"
+
+    async def _progress(self, tenant: Tenant, step: int) -> None:
+        label = STEPS[step - 1] if step <= len(STEPS) else "Ready"
+        await self.notifier.tenant_progress(tenant, step, len(STEPS), label)
 
     async def _move(
         self, tenant: Tenant, status: ProvisioningStatus, error: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from ...jobs import current_job
 from ...realtime import HubContext
 from ..domain import Tenant
 from .db import Catalog, notifications
@@ -75,6 +77,23 @@ class HubNotifier:
                 await hub.clients.users(admins).send("TenantStatusChanged", event)
         except Exception:
             log.exception("pushing the status of tenant %s failed", tenant.id)
+
+    async def tenant_progress(self, tenant: Tenant, step: int, steps: int, label: str) -> None:
+        percent = round(100 * (step - 1) / steps) if step <= steps else 100
+        with contextlib.suppress(LookupError):  # outside a job (a test, a script): no job
+            current_job().report_progress(percent, f"{min(step, steps)}/{steps} {label}")
+        event = {
+            "id": tenant.id, "step": min(step, steps), "steps": steps, "label": label,
+            "percent": percent,
+        }  # fmt: skip
+        hub = self.hub()
+        try:
+            await hub.clients.group(SUPERADMINS_GROUP).send("TenantProgress", event)
+            admins = await self.users.tenant_admins(tenant.id)
+            if admins:
+                await hub.clients.users(admins).send("TenantProgress", event)
+        except Exception:
+            log.exception("pushing the progress of tenant %s failed", tenant.id)
 
     async def inbox(self, user_id: str, unread_only: bool, limit: int = 50) -> dict[str, Any]:
         """The user's notifications, newest first, and how many are unread."""
