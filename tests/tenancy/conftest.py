@@ -159,7 +159,29 @@ def start_app(database_url: str, tmp_path: Path, smtp: tuple[Mailbox, int]) -> I
     yield start
     for app in started:
         app.tenant_databases.drop_all(app.tenants.slugs())
+        _drop_prefixed(app)  # also those a test made by hand or left after a failure
         app.close()
+
+
+def _drop_prefixed(app: Diquis) -> None:
+    """Drop every PostgreSQL database named with this app's per-test tenant prefix."""
+    dbs = app.tenant_databases
+    if not dbs.postgres:
+        return  # SQLite tenant files live in the test's tmp dir
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(dbs.catalog_url, autocommit=True) as conn:
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (dbs.prefix,)
+            )
+        ]
+        for name in names:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 class HubListener:
