@@ -8,6 +8,7 @@ the duties make their blocking storage calls in.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -42,7 +43,7 @@ class Io:
         self._pool.shutdown(wait=False)
 
 
-class Periodic:
+class Periodic(abc.ABC):
     """A duty that runs :meth:`tick` over and over; ``tick`` says how long to sleep."""
 
     name = "duty"
@@ -53,9 +54,9 @@ class Periodic:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
 
+    @abc.abstractmethod
     async def tick(self) -> float:
         """One round; the seconds until the next."""
-        raise NotImplementedError
 
     def wake(self) -> None:
         """Run the next round now (safe from any thread; a no-op before start)."""

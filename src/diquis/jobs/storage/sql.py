@@ -7,6 +7,7 @@ clock, so tests can move time without sleeping.
 
 from __future__ import annotations
 
+import abc
 import json
 import time
 from collections import Counter
@@ -848,11 +849,15 @@ class SqlStorage(Storage):
                 self.execute(conn, q.SET_QUEUE_LIMIT, (queue, n))
         self._queue_limits = None
 
+    @abc.abstractmethod
     def claim_queue(
         self, conn: Any, server_id: str, queue: str, limit: int, now: float
     ) -> list[ClaimedJob]:
-        """Claim up to ``limit`` jobs of one queue, oldest first, with their history rows."""
-        raise NotImplementedError
+        """Claim up to ``limit`` jobs of one queue, oldest first, with their history rows.
+
+        The one statement each database writes its own way (SKIP LOCKED on PostgreSQL, a
+        single writer's UPDATE … RETURNING on SQLite).
+        """
 
     def finish(self, server_id: str, outcomes: Sequence[Outcome], now: float) -> int:
         if not outcomes:
