@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from typing import Protocol
 
 from ..errors import ProtocolError
+from .depth import MAX_DEPTH
 from .messages import HubMessage
 
 
@@ -25,6 +26,9 @@ class HubProtocol(ABC):
     transfer_format: TransferFormat
     #: what a trailing partial record lacks, for the error message
     incomplete: str = "the end of its record"
+
+    def __init__(self, max_depth: int = MAX_DEPTH) -> None:
+        self.max_depth = max_depth  # arrays/maps nested deeper close the connection
 
     def parse_messages(self, data: bytes) -> list[HubMessage]:
         """Parse every message in `data`; ProtocolError on bad input or a partial record."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import ProtocolError
 from .base import HubProtocol, RecordSplitter, TransferFormat
-from .depth import MAX_DEPTH, check_json_depth
+from .depth import check_json_depth
 from .messages import (
     AckMessage,
     CancelInvocationMessage,
@@ -52,9 +52,6 @@ class JsonHubProtocol(HubProtocol):
     version = 2
     incomplete = "missing record separator"
     transfer_format = TransferFormat.TEXT
-
-    def __init__(self, max_depth: int = MAX_DEPTH) -> None:
-        self.max_depth = max_depth
 
     def record_reader(self, max_size: int | None) -> RecordSplitter:
         """A splitter on the 0x1E record separator."""

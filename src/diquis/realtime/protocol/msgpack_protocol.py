@@ -10,7 +10,7 @@ import msgpack
 
 from ..errors import MessageTooLargeError, ProtocolError
 from .base import HubProtocol, RecordSplitter, TransferFormat
-from .depth import MAX_DEPTH, NestingTooDeepError, check_value_depth
+from .depth import NestingTooDeepError, check_value_depth
 from .messages import (
     AckMessage,
     CancelInvocationMessage,
@@ -121,9 +121,6 @@ class MessagePackHubProtocol(HubProtocol):
     version = 2
     incomplete = "shorter than its length prefix"
     transfer_format = TransferFormat.BINARY
-
-    def __init__(self, max_depth: int = MAX_DEPTH) -> None:
-        self.max_depth = max_depth
 
     def record_reader(self, max_size: int | None) -> RecordSplitter:
         """A splitter on the varint length prefix."""
