@@ -23,12 +23,18 @@ from .writer import OutcomeWriter
 
 if TYPE_CHECKING:
     from ..engine import JobEngine
+    from ..model import ClaimedJob
 
 log = logging.getLogger(__name__)
 
 
 class Server:
-    """Runs jobs from ``queues`` (first = highest priority) with ``concurrency`` slots."""
+    """Runs jobs from ``queues`` (first = highest priority) with ``concurrency`` slots.
+
+    Up to ``prefetch`` more jobs (default: ``concurrency``) are claimed ahead of the
+    free slots and wait in a local buffer; queues with mutexes, limits or partitions are
+    never claimed ahead. ``prefetch=0`` claims only for free slots.
+    """
 
     def __init__(
         self,
@@ -43,6 +49,7 @@ class Server:
         poll_interval: float = 1.0,
         scheduler_interval: float = 1.0,
         expire_interval: float = 60.0,
+        prefetch: int | None = None,
     ) -> None:
         if isinstance(queues, str):
             queues = [q for q in queues.split(",") if q]
@@ -50,6 +57,8 @@ class Server:
             raise ValueError(f"queues must be a non-empty list of names, got {queues!r}")
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if prefetch is not None and prefetch < 0:
+            raise ValueError(f"prefetch must be at least 0, got {prefetch}")
         if server_timeout <= heartbeat_interval:
             raise ValueError("server_timeout must be longer than heartbeat_interval")
         self.engine = engine
@@ -69,6 +78,7 @@ class Server:
             engine,
             self.id,
             concurrency,
+            queues=self.queues,
             on_outcome=lambda outcome: self.writer.add(outcome),
             on_slot_free=lambda: self.producer.slot_freed(),
             on_retry_scheduled=self.stager.wake,
@@ -79,12 +89,11 @@ class Server:
             engine,
             self.id,
             io,
-            on_written=lambda: self.producer.slot_freed(),
             on_enqueued=waker.poke,
         )
         self.producer = Producer(
             engine, self.id, self.queues, concurrency, io, waker, self.executor, self.writer,
-            poll_interval,
+            poll_interval, prefetch,
         )  # fmt: skip
         self.heartbeat = Heartbeat(
             engine,
@@ -104,8 +113,8 @@ class Server:
 
     @property
     def running_jobs(self) -> list[int]:
-        """Ids of the jobs this server is running now."""
-        return [job_id for job_id, _ in self.executor.runs()]
+        """Ids of the jobs this server is running now (not those waiting in its buffer)."""
+        return [job_id for job_id, _ in self.executor.running()]
 
     def _register(self) -> None:
         self.engine.storage.register_server(
@@ -138,21 +147,25 @@ class Server:
         self.executor.grace = self.shutdown_timeout if timeout is None else timeout
         for duty in reversed(self.duties):
             await duty.stop()
-            if duty is self.executor and self.executor.leftovers:
-                await self._hand_back()
+            if duty is self.producer:  # claimed jobs that never started: back at once
+                await self._hand_back(self.executor.take_buffered(), "before the job started")
+            if duty is self.executor:
+                await self._hand_back(self.executor.leftovers, "before the job finished")
         await self._io(self.engine.storage.remove_server, self.id)
         self.engine.remove_waker(self._waker)
         await self._waker.close()
         self._io.close()
         log.info("job server %s stopped", self.id)
 
-    async def _hand_back(self) -> None:
+    async def _hand_back(self, jobs: list[ClaimedJob], when: str) -> None:
+        if not jobs:
+            return
         handed = await self._io(
             self.engine.storage.release,
             self.id,
-            [(job.id, job.attempt) for job in self.executor.leftovers],
+            [(job.id, job.attempt) for job in jobs],
             self.engine.now(),
-            f"Server {self.id} shut down before the job finished; job requeued",
+            f"Server {self.id} shut down {when}; job requeued",
         )
         log.info("handed %d unfinished jobs back to their queues", handed)
 

@@ -380,7 +380,7 @@ class PostgresStorage(SqlStorage):
         ).fetchall()
         return [ClaimedJob(*r) for r in rows]
 
-    def finish(self, server_id: str, outcomes: Sequence[Outcome], now: float) -> int:
+    def finish_in(self, conn: Any, server_id: str, outcomes: Sequence[Outcome], now: float) -> int:
         if not outcomes:
             return 0
         history = [(o.job_id, h) for o in outcomes for h in o.history]
@@ -402,14 +402,13 @@ class PostgresStorage(SqlStorage):
             "h_reasons": [h.reason for _, h in history],
             "h_data": [h.data_json() for _, h in history],
         }
-        with self.transaction() as conn:
-            rows = conn.execute(_FINISH, params).fetchall()
-            finished = [r[0] for r in rows if r[1] != State.SCHEDULED.value]
-            if finished:
-                self.resolve_continuations(conn, now, finished)
-            batches = {r[2] for r in rows if r[2] is not None and r[1] != State.SCHEDULED.value}
-            if batches:
-                self.settle_batches(conn, now, sorted(batches))
+        rows = conn.execute(_FINISH, params).fetchall()
+        finished = [r[0] for r in rows if r[1] != State.SCHEDULED.value]
+        if finished:
+            self.resolve_continuations(conn, now, finished)
+        batches = {r[2] for r in rows if r[2] is not None and r[1] != State.SCHEDULED.value}
+        if batches:
+            self.settle_batches(conn, now, sorted(batches))
         return len(rows)
 
 

@@ -1,0 +1,36 @@
+"""The realistic job body: one Redis round trip (``INCR``), the same in every library.
+
+Async libraries (Diquis, procrastinate, saq) await a ``redis.asyncio`` client made once
+per worker process, on first use (so it binds to the worker's event loop); huey runs
+sync tasks in threads, so it uses one sync ``redis.Redis`` client per process (its
+connection pool is thread-safe). The URL is ``$BENCH_JOB_REDIS``; the key is
+``bench:incr``, outside every library's own keys.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import redis
+import redis.asyncio
+
+KEY = "bench:incr"
+_async: Any = None
+_sync: redis.Redis | None = None
+
+
+async def incr() -> None:
+    """One async round trip to Redis."""
+    global _async
+    if _async is None:
+        _async = redis.asyncio.Redis.from_url(os.environ["BENCH_JOB_REDIS"])
+    await _async.incr(KEY)
+
+
+def incr_sync() -> None:
+    """One sync round trip to Redis (huey's thread workers)."""
+    global _sync
+    if _sync is None:
+        _sync = redis.Redis.from_url(os.environ["BENCH_JOB_REDIS"])
+    _sync.incr(KEY)
