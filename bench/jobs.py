@@ -377,7 +377,19 @@ def targets(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def default_concurrency_targets(results: list[Result]) -> str:
+def redis_ceiling(redis_url: str, n: int, tasks: int = 10) -> float | None:
+    """Jobs/s of the Redis job's body alone: n INCRs by 10 coroutines in one process."""
+    cmd = [sys.executable, str(BENCH_DIR / "_redis_job.py"), redis_url, str(n), str(tasks)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        log(f"Redis ceiling failed: {done.stderr[-500:]}")
+        return None
+    rate = float(json.loads(done.stdout)["rate"])
+    log(f"Redis job body alone (redis.asyncio, {tasks} coroutines, no job library): {rate:,.0f}/s")
+    return rate
+
+
+def default_concurrency_targets(results: list[Result], ceiling: float | None) -> str:
     """Issue 14, point 1: drain at the default concurrency, one line per target."""
     by = {r.backend: r for r in results}
     peer_name, least = REDIS_JOB_VS
@@ -399,6 +411,11 @@ def default_concurrency_targets(results: list[Result]) -> str:
             lines.append(
                 f"- {name}, Redis job: not measured (needs {name} and {peer_name}, e.g."
                 f" --only {name},{peer_name})"
+            )
+        if r.drain_redis and ceiling:
+            lines.append(
+                f"  (the job body alone, one process, 10 coroutines, no job library:"
+                f" {fmt_rate(ceiling)}/s; {name} reaches {r.drain_redis / ceiling:.0%} of it)"
             )
         noop = r.drain.get(1)
         verdict = "met" if noop is not None and noop >= NOOP_DRAIN_FLOOR else "MISSED"
@@ -456,6 +473,11 @@ def main(argv: list[str] | None = None) -> int:
             f" every {args.interval:g} ms")  # fmt: skip
         started = time.monotonic()
         results = [Runner(backends[n], run_dir, args).run() for n in names]
+        ceiling = (
+            redis_ceiling(args.redis_url, args.jobs)
+            if any(r.drain_redis for r in results)
+            else None
+        )
         log(f"done in {time.monotonic() - started:.0f}s")
 
     print(f"\nJob benchmark, {info['date']}: {info['cpus']} CPUs ({info.get('cpu', '?')}),"
@@ -467,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     print(ratios(results))
     print("\nIssue targets (drain: the better of 1 and 2 worker processes)\n")
     print(targets(results))
-    default_rows = default_concurrency_targets(results)
+    default_rows = default_concurrency_targets(results, ceiling)
     if default_rows:
         print("\nIssue 14, point 1: drain at the default concurrency (10), same run\n")
         print(default_rows)
@@ -489,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
                     "machine": info,
                     "args": vars(args) | {"json": str(args.json)},
                     "results": [asdict(r) for r in results],
+                    "redis_job_body_alone": ceiling,
                 },
                 indent=2,
             )

@@ -98,12 +98,17 @@ class Producer:
         self._writer.drive(None)
 
     def room(self) -> tuple[int, int]:
-        """(jobs to claim now, of which careful ones at most): the buffer's room + free slots."""
+        """(jobs to claim now, of which careful ones at most): the buffer's room + free slots.
+
+        Less when more outcomes wait than one write takes: claiming must not outrun
+        writing, or Processing rows pile up and widen what a crash makes run again.
+        """
         running = len(self._executor)
         buffered = self._executor.buffered
         free = max(0, self.concurrency - running - buffered)
         ahead = max(0, self._ahead - buffered)
-        return min(free + ahead, MAX_BATCH), free
+        behind = max(0, self._writer.backlog - MAX_BATCH)
+        return max(0, min(free + ahead, MAX_BATCH) - behind), max(0, free - behind)
 
     async def claim(self, limit: int) -> int:
         """Claim up to ``limit`` due jobs and start them (inline mode); how many were claimed."""

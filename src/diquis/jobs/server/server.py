@@ -31,9 +31,10 @@ log = logging.getLogger(__name__)
 class Server:
     """Runs jobs from ``queues`` (first = highest priority) with ``concurrency`` slots.
 
-    Up to ``prefetch`` more jobs (default: ``concurrency``) are claimed ahead of the
-    free slots and wait in a local buffer; queues with mutexes, limits or partitions are
-    never claimed ahead. ``prefetch=0`` claims only for free slots.
+    Jobs are claimed ahead of the free slots into a local buffer of ``prefetch`` jobs
+    (default: ``concurrency``; more, up to 100, while jobs end faster than a round trip
+    to the store, see :mod:`.producer`); queues with mutexes, limits, partitions or a
+    queue limit are never claimed ahead. ``prefetch=0`` claims only for free slots.
     """
 
     def __init__(
