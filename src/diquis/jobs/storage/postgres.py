@@ -20,7 +20,7 @@ from psycopg_pool import ConnectionPool
 from ..errors import ConfigurationError, JobNotFoundError
 from ..model import ClaimedJob, NewJob, Outcome, StateChange
 from ..monitoring import stats_bucket
-from ..states import CLAIM, SUCCEED, State
+from ..states import CLAIM, START_CONTINUATION, SUCCEED, State
 from .connector import Connector, Waker
 from .schema import PG_SCHEMA
 from .sql import SqlStorage
@@ -125,7 +125,9 @@ u AS (
     FROM d
     WHERE j.id = d.id AND {SUCCEED.sql_match("j.state")} AND j.server_id = %(server)s
         AND j.attempt = d.attempt
-    RETURNING j.id, j.state, j.batch_id
+    RETURNING j.id, j.state, j.batch_id,
+        EXISTS (SELECT 1 FROM diquis_jobs c WHERE c.parent_id = j.id
+            AND {START_CONTINUATION.sql_match("c.state")}) AS awaited
 ),
 h AS (
     INSERT INTO diquis_job_history (job_id, state, at, reason, server_id, data)
@@ -141,7 +143,7 @@ s AS (
     WHERE state IN ('{State.SUCCEEDED.value}', '{State.FAILED.value}') GROUP BY state
     ON CONFLICT (bucket, state, server_id) DO UPDATE SET count = diquis_stats.count + excluded.count
 )
-SELECT id, state, batch_id FROM u
+SELECT id, state, batch_id, awaited FROM u
 """
 
 
@@ -403,9 +405,10 @@ class PostgresStorage(SqlStorage):
             "h_data": [h.data_json() for _, h in history],
         }
         rows = conn.execute(_FINISH, params).fetchall()
-        finished = [r[0] for r in rows if r[1] != State.SCHEDULED.value]
-        if finished:
-            self.resolve_continuations(conn, now, finished)
+        # only parents with an Awaiting continuation: most batches need no second statement
+        awaited = [r[0] for r in rows if r[3] and r[1] != State.SCHEDULED.value]
+        if awaited:
+            self.resolve_continuations(conn, now, awaited)
         batches = {r[2] for r in rows if r[2] is not None and r[1] != State.SCHEDULED.value}
         if batches:
             self.settle_batches(conn, now, sorted(batches))
