@@ -4,8 +4,9 @@
 (the store comes from the environment, see the ``*_app`` modules) and MODE one of
 
 * ``setup`` — create the tables;
-* ``enqueue N START`` — enqueue no-op jobs START..START+N-1 one call at a time, each
-  its own durable commit, and print ``{"n": N, "seconds": S}``;
+* ``enqueue N START [TARGET]`` — enqueue jobs START..START+N-1 of TARGET (``noop``, the
+  default, or ``incr``: one Redis round trip) one call at a time, each its own durable
+  commit, and print ``{"n": N, "seconds": S}``;
 * ``latency M INTERVAL_MS`` — once a worker has run a warm-up job, enqueue M stamp jobs
   spaced INTERVAL_MS apart and wait until all have started (the workers write the stamps).
 
@@ -99,14 +100,15 @@ async def arun_latency(stamp: AStamp, m: int, interval: float) -> bool:
 
 
 def diquis(mode: str, args: list[str]) -> dict[str, object]:
-    from diquis_app import engine, noop, stamp
+    from diquis_app import engine, incr, noop, stamp
 
     engine.storage  # noqa: B018 - open the storage and bring its schema up to date
     if mode == "setup":
         return {}
     if mode == "enqueue":
         n, start = int(args[0]), int(args[1])
-        return {"n": n, "seconds": run_enqueue(lambda i: engine.enqueue(noop, i), n, start)}
+        job = incr if args[2:] == ["incr"] else noop
+        return {"n": n, "seconds": run_enqueue(lambda i: engine.enqueue(job, i), n, start)}
     if mode == "batch":  # one call creating n jobs in one transaction (best of 3)
         n, best = int(args[0]), float("inf")
         for _ in range(3):
@@ -129,21 +131,24 @@ def huey(mode: str, args: list[str]) -> dict[str, object]:
         return {}
     if mode == "enqueue":
         n, start = int(args[0]), int(args[1])
-        return {"n": n, "seconds": run_enqueue(huey_app.noop, n, start)}
+        task = huey_app.incr if args[2:] == ["incr"] else huey_app.noop
+        return {"n": n, "seconds": run_enqueue(task, n, start)}
     ok = run_latency(huey_app.stamp, int(args[0]), float(args[1]) / 1000)
     return {"ok": ok}
 
 
 async def procrastinate(mode: str, args: list[str]) -> dict[str, object]:
-    from procrastinate_app import app, noop, stamp
+    from procrastinate_app import app, incr, noop, stamp
 
     async with app.open_async():
         if mode == "setup":
             await app.schema_manager.apply_schema_async()
             return {}
 
+        task = incr if args[2:] == ["incr"] else noop
+
         async def enqueue(i: int) -> None:
-            await noop.defer_async(i=i)
+            await task.defer_async(i=i)
 
         async def probe(t0: float) -> None:
             await stamp.defer_async(t0=t0)
@@ -162,8 +167,10 @@ async def saq(mode: str, args: list[str]) -> dict[str, object]:
         if mode == "setup":
             return {}
 
+        function = "incr" if args[2:] == ["incr"] else "noop"
+
         async def enqueue(i: int) -> None:
-            await queue.enqueue("noop", i=i)
+            await queue.enqueue(function, i=i)
 
         async def probe(t0: float) -> None:
             await queue.enqueue("stamp", t0=t0)

@@ -151,28 +151,28 @@ class Backend:
         assert isinstance(store, SqliteStore | PostgresStore)
         return store.query(sql, params)
 
-    def done(self) -> int:
-        """How many no-op jobs have finished so far (all phases)."""
+    def done(self, target: str = "noop") -> int:
+        """How many ``target`` jobs have finished so far (all phases; saq: every job)."""
         if self.kind == "diquis":
-            sql = "SELECT count(*) FROM diquis_jobs WHERE target = 'noop' AND state = 'Succeeded'"
+            sql = "SELECT count(*) FROM diquis_jobs WHERE target = ? AND state = 'Succeeded'"
         elif self.kind == "procrastinate":
             sql = (
                 "SELECT count(*) FROM procrastinate_jobs"
-                " WHERE task_name = 'noop' AND status = 'succeeded'"
+                " WHERE task_name = ? AND status = 'succeeded'"
             )
         elif self.kind == "saq":
-            sql = "SELECT count(*) FROM saq_jobs WHERE status = 'complete'"
+            return int(self._q("SELECT count(*) FROM saq_jobs WHERE status = 'complete'")[0][0])
         else:
             raise ValueError(self.kind)
-        return int(self._q(sql)[0][0])
+        return int(self._q(sql, (target,))[0][0])
 
-    def window(self, since: float) -> tuple[int, float, float]:
-        """(jobs, first start, last finish) of the no-op jobs started after ``since``."""
+    def window(self, since: float, target: str = "noop") -> tuple[int, float, float]:
+        """(jobs, first start, last finish) of the ``target`` jobs started after ``since``."""
         if self.kind == "diquis":
             n, first, last = self._q(
                 "SELECT count(*), min(started_at), max(finished_at) FROM diquis_jobs"
-                " WHERE target = 'noop' AND state = 'Succeeded' AND started_at >= ?",
-                (since,),
+                " WHERE target = ? AND state = 'Succeeded' AND started_at >= ?",
+                (target, since),
             )[0]
             return int(n), float(first), float(last)
         if self.kind == "procrastinate":
@@ -189,7 +189,7 @@ class Backend:
             ends: list[float] = []
             for (blob,) in self._q("SELECT job FROM saq_jobs WHERE status = 'complete'"):
                 job = json.loads(blob)
-                if job.get("function") == "noop" and job["started"] >= since * 1000:
+                if job.get("function") == target and job["started"] >= since * 1000:
                     starts.append(job["started"] / 1000)
                     ends.append(job["completed"] / 1000)
             return len(starts), min(starts), max(ends)
@@ -224,7 +224,11 @@ def make_backends(run_dir: Path, pg_admin_url: str, redis_url: str, tag: str) ->
             Backend("diquis-sqlite-normal", "diquis",
                     SqliteStore(run_dir / "diquis-sqlite-normal", "?synchronous=normal"), 100,
                     "extra row: synchronous=NORMAL, not the default"),
+            Backend("diquis-sqlite-c10", "diquis", SqliteStore(run_dir / "diquis-sqlite-c10"), 10,
+                    "the shipped default: `diquis worker` concurrency 10, synchronous=FULL"),
             Backend("diquis-postgres", "diquis", pg("diquis"), 100),
+            Backend("diquis-postgres-c10", "diquis", pg("diquis_c10"), 10,
+                    "the shipped default: `diquis worker` concurrency 10"),
             Backend("huey-sqlite", "huey", SqliteStore(run_dir / "huey-sqlite", scheme=False), 8,
                     "SqliteHuey, thread workers", env={"BENCH_HUEY": "sqlite"}),
             Backend("huey-redis", "huey", RedisStore(redis_url), 8,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+from _redis_job import incr as redis_incr
 from _stamp import write_stamp
 
 from diquis.jobs import JobEngine
@@ -17,6 +18,12 @@ engine = JobEngine(os.environ["BENCH_URL"])
 @engine.job(name="noop")
 async def noop(i: int) -> None:
     """Do nothing: the drain and enqueue measurements."""
+
+
+@engine.job(name="incr")
+async def incr(i: int) -> None:
+    """The realistic job: one async Redis round trip."""
+    await redis_incr()
 
 
 @engine.job(name="stamp")

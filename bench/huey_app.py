@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from _redis_job import incr_sync
 from _stamp import write_stamp
 from huey import RedisHuey, SqliteHuey
 
@@ -21,6 +22,12 @@ else:
 @huey.task()
 def noop(i: int) -> None:
     """Do nothing."""
+
+
+@huey.task()
+def incr(i: int) -> None:
+    """The realistic job: one Redis round trip, sync (huey runs tasks in threads)."""
+    incr_sync()
 
 
 @huey.task()

@@ -8,12 +8,21 @@ database, or Redis database 15 emptied with FLUSHDB):
 * drain — with ``--jobs`` jobs waiting, start 1 (then 2) worker processes and time from
   the first job's start to the last job's finish, read back from the store (huey keeps
   no times, so its queue length is polled every 5 ms instead);
+* drain, Redis job — the same with 1 worker process and a realistic job whose whole body
+  is one Redis round trip (``INCR``, see ``_redis_job.py``: async client in Diquis,
+  procrastinate and saq; huey's thread workers use a sync client);
 * pickup — with one idle worker process, a client process enqueues ``--latency-jobs``
   jobs ``--interval`` ms apart; each job writes ``time.time()`` when it starts next to
   the ``time.time()`` taken just before its enqueue call; p50/p99 of the difference.
 
+Each backend runs at the concurrency per worker process the table states (the peers at
+their own defaults: huey 8 threads, procrastinate and saq 10); ``diquis-*-c10`` rows run
+Diquis at its shipped default (``diquis worker`` concurrency 10), next to the c100 rows.
+
 Run ``make bench`` (a virtualenv with the bench extra) or ``<venv>/bin/python bench/jobs.py``;
-``--only diquis-sqlite,huey-sqlite`` picks backends, ``--jobs`` sizes the runs.
+``--only diquis-sqlite,huey-sqlite`` picks backends, ``--jobs`` sizes the runs, ``--quick``
+measures only enqueue and the two 1-process drains (no batch, no 2-process drain, a short
+pickup probe) with 2,000 jobs unless ``--jobs`` says otherwise.
 """
 
 from __future__ import annotations
@@ -40,8 +49,15 @@ from _peers import BENCH_DIR, Backend, PostgresStore, RedisStore, make_backends
 TARGETS = {"enqueue": 3000.0, "drain": 10000.0, "p50": 2.0}
 COMPARE = {
     "diquis-sqlite": ["huey-sqlite", "huey-redis"],
+    "diquis-sqlite-c10": ["huey-sqlite", "huey-redis"],
     "diquis-postgres": ["procrastinate", "saq"],
+    "diquis-postgres-c10": ["procrastinate", "saq", "huey-redis"],
 }
+#: issue 14, point 1: at the default concurrency, (Diquis row, peer row, least ratio) for
+#: the Redis-job drain, and the no-op drain floor (1 worker process)
+DEFAULT_CONCURRENCY_ROWS = ["diquis-sqlite-c10", "diquis-postgres-c10"]
+REDIS_JOB_VS = ("huey-redis", 2.0)
+NOOP_DRAIN_FLOOR = 10_000.0
 
 
 @dataclass
@@ -51,6 +67,8 @@ class Result:
     concurrency: int
     enqueue: list[float] = field(default_factory=list)
     drain: dict[int, float] = field(default_factory=dict)
+    #: 1 worker process, each job one Redis round trip
+    drain_redis: float | None = None
     p50: float | None = None
     p99: float | None = None
     row_p50: float | None = None
@@ -92,6 +110,7 @@ class Runner:
         env = dict(os.environ)
         env.update(self.b.child_env(self.stamps))
         env.update(self.b.worker_env(self.concurrency))
+        env["BENCH_JOB_REDIS"] = self.args.redis_url
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCH_DIR), env.get("PYTHONPATH")]))
         return env
 
@@ -139,33 +158,39 @@ class Runner:
 
     # -- the measurements -------------------------------------------------------------
 
-    def enqueue(self, start: int) -> None:
+    def enqueue(self, start: int, target: str = "noop") -> None:
         n = self.args.jobs
-        out = self.client("enqueue", str(n), str(start), timeout=120 + n / 50)
+        out = self.client("enqueue", str(n), str(start), target, timeout=120 + n / 50)
         rate = n / out["seconds"]
-        self.result.enqueue.append(rate)
-        log(f"  enqueue: {n} jobs in {out['seconds']:.2f}s = {rate:,.0f}/s")
+        if target == "noop":
+            self.result.enqueue.append(rate)
+        log(f"  enqueue {target}: {n} jobs in {out['seconds']:.2f}s = {rate:,.0f}/s")
 
-    def drain(self, workers: int, already_done: int) -> None:
+    def drain(self, workers: int, target: str = "noop") -> None:
         n = self.args.jobs
         deadline = time.monotonic() + 60 + n / 100
+        before = 0 if self.b.polled else self.b.done(target)
         since = time.time()
         procs = self.start_workers(workers)
         try:
             if self.b.polled:
                 rate = self._drain_polled(procs, n, deadline)
             else:
-                while self.b.done() < already_done + n:
+                while self.b.done(target) < before + n:
                     self.check_alive(procs)
                     if time.monotonic() > deadline:
-                        raise TimeoutError(f"drain did not finish: {self.b.done()} done")
+                        raise TimeoutError(f"drain did not finish: {self.b.done(target)} done")
                     time.sleep(0.05)
-                count, first, last = self.b.window(since)
+                count, first, last = self.b.window(since, target)
                 rate = count / (last - first)
-                log(f"  drain x{workers}: {count} jobs in {last - first:.3f}s = {rate:,.0f}/s")
+                log(f"  drain {target} x{workers}: {count} jobs in {last - first:.3f}s"
+                    f" = {rate:,.0f}/s")  # fmt: skip
         finally:
             self.stop_workers(procs)
-        self.result.drain[workers] = rate
+        if target == "noop":
+            self.result.drain[workers] = rate
+        else:
+            self.result.drain_redis = rate
 
     def _drain_polled(
         self, procs: list[tuple[subprocess.Popen[bytes], Path]], n: int, deadline: float
@@ -199,6 +224,8 @@ class Runner:
 
     def latency(self) -> None:
         m, interval = self.args.latency_jobs, self.args.interval
+        if m <= 0:
+            return
         procs = self.start_workers(1)
         try:
             out = self.client("latency", str(m), str(interval), timeout=120 + m * interval / 1000)
@@ -227,13 +254,15 @@ class Runner:
         log(f"{self.b.name}: concurrency {self.concurrency} per worker process")
         store.create()
         try:
+            n = self.args.jobs
             steps = [
                 lambda: self.client("setup", timeout=120),
-                self.batch,
+                *([] if self.args.quick else [self.batch]),
                 lambda: self.enqueue(0),
-                lambda: self.drain(1, 0),
-                lambda: self.enqueue(self.args.jobs),
-                lambda: self.drain(2, self.args.jobs),
+                lambda: self.drain(1),
+                *([] if self.args.quick else [lambda: self.enqueue(n), lambda: self.drain(2)]),
+                lambda: self.enqueue(2 * n, "incr"),
+                lambda: self.drain(1, "incr"),
                 self.latency,
             ]
             for step in steps:
@@ -279,8 +308,9 @@ def fmt_ms(value: float | None) -> str:
 def table(results: list[Result]) -> str:
     lines = [
         "| backend | enqueue jobs/s | drain jobs/s, 1 worker proc | drain jobs/s, 2 worker procs"
-        " | pickup p50 ms | pickup p99 ms | concurrency/proc | notes |",
-        "|---|--:|--:|--:|--:|--:|--:|---|",
+        " | drain jobs/s, Redis job, 1 proc | pickup p50 ms | pickup p99 ms | concurrency/proc"
+        " | notes |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for r in results:
         note = (
@@ -290,7 +320,8 @@ def table(results: list[Result]) -> str:
         )
         lines.append(
             f"| {r.backend} | {fmt_rate(r.enqueue_rate)} | {fmt_rate(r.drain.get(1))}"
-            f" | {fmt_rate(r.drain.get(2))} | {fmt_ms(r.p50)} | {fmt_ms(r.p99)}"
+            f" | {fmt_rate(r.drain.get(2))} | {fmt_rate(r.drain_redis)}"
+            f" | {fmt_ms(r.p50)} | {fmt_ms(r.p99)}"
             f" | {r.concurrency} | {note} |"
         )
     return "\n".join(lines)
@@ -305,8 +336,9 @@ def ratio(ours: float | None, theirs: float | None, lower_is_better: bool = Fals
 def ratios(results: list[Result]) -> str:
     by = {r.backend: r for r in results}
     lines = [
-        "| Diquis vs peer | enqueue | drain, 1 proc | drain, 2 procs | pickup p50 |",
-        "|---|--:|--:|--:|--:|",
+        "| Diquis vs peer | enqueue | drain, 1 proc | drain, 2 procs | drain, Redis job"
+        " | pickup p50 |",
+        "|---|--:|--:|--:|--:|--:|",
     ]
     for ours, peers in COMPARE.items():
         for peer in peers:
@@ -317,6 +349,7 @@ def ratios(results: list[Result]) -> str:
                 f"| {ours} / {peer} | {ratio(a.enqueue_rate, b.enqueue_rate)}"
                 f" | {ratio(a.drain.get(1), b.drain.get(1))}"
                 f" | {ratio(a.drain.get(2), b.drain.get(2))}"
+                f" | {ratio(a.drain_redis, b.drain_redis)}"
                 f" | {ratio(a.p50, b.p50, lower_is_better=True)} |"
             )
     return "\n".join(lines)
@@ -344,10 +377,65 @@ def targets(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def redis_ceiling(redis_url: str, n: int, tasks: int = 10) -> float | None:
+    """Jobs/s of the Redis job's body alone: n INCRs by 10 coroutines in one process."""
+    cmd = [sys.executable, str(BENCH_DIR / "_redis_job.py"), redis_url, str(n), str(tasks)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        log(f"Redis ceiling failed: {done.stderr[-500:]}")
+        return None
+    rate = float(json.loads(done.stdout)["rate"])
+    log(f"Redis job body alone (redis.asyncio on uvloop if installed, {tasks} coroutines,"
+        f" no job library): {rate:,.0f}/s")  # fmt: skip
+    return rate
+
+
+def default_concurrency_targets(results: list[Result], ceiling: float | None) -> str:
+    """Issue 14, point 1: drain at the default concurrency, one line per target."""
+    by = {r.backend: r for r in results}
+    peer_name, least = REDIS_JOB_VS
+    peer = by.get(peer_name)
+    lines = []
+    for name in DEFAULT_CONCURRENCY_ROWS:
+        r = by.get(name)
+        if r is None:
+            continue
+        theirs = peer.drain_redis if peer is not None else None
+        if r.drain_redis and theirs:
+            x = r.drain_redis / theirs
+            verdict = "met" if x >= least else "MISSED"
+            lines.append(
+                f"- {name}, Redis job: {fmt_rate(r.drain_redis)} jobs/s = {x:.2f}× {peer_name}"
+                f" ({fmt_rate(theirs)}; target ≥ {least:g}×): target {verdict}"
+            )
+        else:
+            lines.append(
+                f"- {name}, Redis job: not measured (needs {name} and {peer_name}, e.g."
+                f" --only {name},{peer_name})"
+            )
+        if r.drain_redis and ceiling:
+            lines.append(
+                f"  (the job body alone, one process, 10 coroutines, no job library:"
+                f" {fmt_rate(ceiling)}/s; {name} reaches {r.drain_redis / ceiling:.0%} of it)"
+            )
+        noop = r.drain.get(1)
+        verdict = "met" if noop is not None and noop >= NOOP_DRAIN_FLOOR else "MISSED"
+        lines.append(
+            f"- {name}, no-op jobs, 1 worker process: {fmt_rate(noop)} jobs/s"
+            f" (target ≥ {NOOP_DRAIN_FLOOR:,.0f}): target {verdict}"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=10_000, help="jobs per enqueue/drain run")
-    parser.add_argument("--latency-jobs", type=int, default=200, help="jobs in the pickup probe")
+    parser.add_argument("--jobs", type=int, default=0, help="jobs per enqueue/drain run")
+    parser.add_argument("--latency-jobs", type=int, default=-1, help="jobs in the pickup probe")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="enqueue and the 1-process drains only, 2,000 jobs, a 50-job pickup probe",
+    )
     parser.add_argument("--interval", type=float, default=20.0, help="ms between probe jobs")
     parser.add_argument("--only", default="", help="comma-separated backends (default: all)")
     parser.add_argument(
@@ -365,6 +453,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     args = parser.parse_args(argv)
+    args.jobs = args.jobs or (2_000 if args.quick else 10_000)
+    if args.latency_jobs < 0:
+        args.latency_jobs = 50 if args.quick else 200
 
     with tempfile.TemporaryDirectory(prefix="diquis-bench-") as tmp:
         run_dir = Path(tmp)
@@ -383,6 +474,11 @@ def main(argv: list[str] | None = None) -> int:
             f" every {args.interval:g} ms")  # fmt: skip
         started = time.monotonic()
         results = [Runner(backends[n], run_dir, args).run() for n in names]
+        ceiling = (
+            redis_ceiling(args.redis_url, args.jobs)
+            if any(r.drain_redis for r in results)
+            else None
+        )
         log(f"done in {time.monotonic() - started:.0f}s")
 
     print(f"\nJob benchmark, {info['date']}: {info['cpus']} CPUs ({info.get('cpu', '?')}),"
@@ -394,6 +490,10 @@ def main(argv: list[str] | None = None) -> int:
     print(ratios(results))
     print("\nIssue targets (drain: the better of 1 and 2 worker processes)\n")
     print(targets(results))
+    default_rows = default_concurrency_targets(results, ceiling)
+    if default_rows:
+        print("\nIssue 14, point 1: drain at the default concurrency (10), same run\n")
+        print(default_rows)
     batches = [r for r in results if r.batch is not None]
     if batches:
         print("\nA 10,000-job batch created in one call (target ≤ 0.5 s, best of 3):")
@@ -412,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
                     "machine": info,
                     "args": vars(args) | {"json": str(args.json)},
                     "results": [asdict(r) for r in results],
+                    "redis_job_body_alone": ceiling,
                 },
                 indent=2,
             )

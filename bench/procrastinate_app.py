@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import procrastinate
+from _redis_job import incr as redis_incr
 from _stamp import write_stamp
 
 app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=os.environ["BENCH_URL"]))
@@ -16,6 +17,12 @@ app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=os.env
 @app.task(name="noop")
 async def noop(i: int) -> None:
     """Do nothing."""
+
+
+@app.task(name="incr")
+async def incr(i: int) -> None:
+    """The realistic job: one async Redis round trip."""
+    await redis_incr()
 
 
 @app.task(name="stamp")

@@ -129,3 +129,11 @@ async def test_many_jobs_through_several_servers_run_exactly_once(
         )
     echoed = sorted(v for name, v in CALLS if name == "sync_echo")
     assert echoed == list(range(200))
+
+
+def test_a_worker_runs_on_uvloop_when_it_is_installed() -> None:
+    import uvloop  # the app extra brings it (through uvicorn[standard])
+
+    from diquis.jobs.server.server import _loop_factory
+
+    assert _loop_factory() is uvloop.new_event_loop

@@ -109,7 +109,11 @@ def dumps_args(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> tup
 
 def loads_args(args: str, kwargs: str) -> tuple[list[Any], dict[str, Any]]:
     """Decode arguments written by :func:`dumps_args`."""
-    return _from_json(json.loads(args)), _from_json(json.loads(kwargs))
+    # no keyword arguments is the common case: skip the parser for it
+    return (
+        _from_json(json.loads(args)),
+        {} if kwargs == "{}" else _from_json(json.loads(kwargs)),
+    )
 
 
 __all__ = ["_TAGS", "dumps_args", "dumps_value", "loads_args", "loads_value"]

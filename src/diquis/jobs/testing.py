@@ -670,15 +670,21 @@ class MemoryStorage(Storage):
     # -- the worker protocol ------------------------------------------------------------
 
     def claim(
-        self, server_id: str, queues: Sequence[str], limit: int, now: float
+        self,
+        server_id: str,
+        queues: Sequence[str],
+        limit: int,
+        now: float,
+        gated_limit: int | None = None,
     ) -> list[ClaimedJob]:
         claimed: list[ClaimedJob] = []
+        careful_limit = limit if gated_limit is None else min(limit, gated_limit)
         with self._t.lock:
             for queue in queues:
                 want = limit - len(claimed)
                 if want <= 0:
                     break
-                for row in self._ready(queue, want, now):
+                for row in self._ready(queue, want, careful_limit - len(claimed), now):
                     row.state = transition(CLAIM, row.state, job=row.id)
                     row.reason, row.server_id = None, server_id
                     row.attempt += 1
@@ -702,7 +708,7 @@ class MemoryStorage(Storage):
             self._commit()
         return claimed
 
-    def _ready(self, queue: str, want: int, now: float) -> list[_Row]:
+    def _ready(self, queue: str, want: int, careful_want: int, now: float) -> list[_Row]:
         """The Enqueued rows of ``queue`` to claim now: the same rules as the SQL stores."""
         rows = self._t.jobs.values()
         ready = sorted((r for r in rows if r.queue == queue and CLAIM.allows(r.state)), key=_id)
@@ -710,6 +716,9 @@ class MemoryStorage(Storage):
         gated = [r for r in ready if _gated(r)]
         if queue_limit is None and not gated:
             return ready[:want]
+        if careful_want <= 0:
+            return []
+        want = careful_want
         running = Running(set(), Counter(), 0)
         for r in rows:
             if r.state is PROCESSING:
@@ -731,6 +740,18 @@ class MemoryStorage(Storage):
 
         ids = pick(round_robin(groups), running, want, queue_limit, started_since)
         return [self._t.jobs[i] for i in ids]
+
+    def finish_and_claim(
+        self,
+        server_id: str,
+        outcomes: Sequence[Outcome],
+        queues: Sequence[str],
+        limit: int,
+        now: float,
+        gated_limit: int | None = None,
+    ) -> tuple[int, list[ClaimedJob]]:
+        with self._t.lock:  # one "transaction", as on the SQL stores
+            return super().finish_and_claim(server_id, outcomes, queues, limit, now, gated_limit)
 
     def set_queue_limit(self, queue: str, n: int | None) -> None:
         with self._t.lock:

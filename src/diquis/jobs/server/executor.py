@@ -5,6 +5,13 @@ Each run goes through the engine's filters and the target's activation and ends 
 taken over, or the server shut down: then someone else owns the job's state). Runs are
 keyed by (job id, attempt): a deleted job's run may still be stopping when the same job,
 requeued, starts again here, and each must be found and cancelled on its own.
+
+Claimed jobs may wait in a small local buffer (:meth:`Executor.offer`) until a slot is
+free: a run that ends starts the next buffered job at once, without a round trip to the
+store. Buffered jobs are Processing rows of this server like the running ones — they are
+in :meth:`Executor.runs` for the heartbeat, :meth:`Executor.cancel` drops them, and a
+graceful stop hands them back (:meth:`Executor.take_buffered`). The buffer starts jobs by
+queue priority (the server's first queue first), then in claim order.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ import dataclasses
 import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ..context import JobContext, reset_current, set_current
 from ..errors import UnknownTargetError
 from ..model import ClaimedJob, Outcome
+from ..registry import Target
 from ..retry import NO_RETRY
 from ..serialization import loads_args
 from ..states import State
@@ -51,6 +60,7 @@ class Executor:
         server_id: str,
         concurrency: int,
         *,
+        queues: Sequence[str] = (),
         on_outcome: Callable[[Outcome], None],
         on_slot_free: Callable[[], None],
         on_retry_scheduled: Callable[[], None],
@@ -58,9 +68,15 @@ class Executor:
     ) -> None:
         self.engine = engine
         self.server_id = server_id
+        self.concurrency = concurrency
         self.grace = 15.0  # seconds :meth:`stop` lets runs finish before cancelling them
         self.leftovers: list[ClaimedJob] = []  # runs :meth:`stop` had to cancel
         self._running: dict[Run, _Running] = {}
+        self._buffered: dict[Run, ClaimedJob] = {}
+        # one line per queue rank (the last for a queue the server was not given); a job
+        # dropped from the buffer stays in its line until reached, then is skipped
+        self._rank = {q: i for i, q in enumerate(queues)}
+        self._lines: list[deque[ClaimedJob]] = [deque() for _ in range(len(self._rank) + 1)]
         self._threads = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="diquis-job")
         self._on_outcome = on_outcome
         self._on_slot_free = on_slot_free
@@ -70,13 +86,57 @@ class Executor:
     def __len__(self) -> int:
         return len(self._running)
 
+    @property
+    def buffered(self) -> int:
+        """Claimed jobs waiting here for a free slot."""
+        return len(self._buffered)
+
     def contexts(self) -> list[JobContext]:
         """The contexts of the runs in progress."""
         return [r.context for r in list(self._running.values())]
 
     def runs(self) -> list[Run]:
-        """The (job id, attempt) of every run in progress (safe from any thread)."""
+        """The (job id, attempt) of every run this server owns: running or buffered.
+
+        Safe from any thread (the heartbeat's).
+        """
+        return list(self._running) + list(self._buffered)
+
+    def running(self) -> list[Run]:
+        """The (job id, attempt) of the runs in progress (not the buffered ones)."""
         return list(self._running)
+
+    def offer(self, jobs: Sequence[ClaimedJob]) -> None:
+        """Take claimed jobs: start them while slots are free, buffer the rest."""
+        rank = self._rank
+        last = len(self._lines) - 1
+        for job in jobs:
+            self._buffered[(job.id, job.attempt)] = job
+            self._lines[rank.get(job.queue, last)].append(job)
+        self._start_buffered()
+
+    def take_buffered(self) -> list[ClaimedJob]:
+        """Empty the buffer (a stopping server hands these jobs back); in start order."""
+        jobs: list[ClaimedJob] = []
+        for line in self._lines:
+            while line:
+                job = line.popleft()
+                if self._buffered.pop((job.id, job.attempt), None) is not None:
+                    jobs.append(job)
+        return jobs
+
+    def _start_buffered(self) -> None:
+        buffered = self._buffered
+        while buffered and len(self._running) < self.concurrency:
+            for line in self._lines:
+                while line:
+                    job = line.popleft()
+                    if buffered.pop((job.id, job.attempt), None) is not None:
+                        break
+                else:
+                    continue
+                self.start_job(job)
+                break
 
     def start_job(self, job: ClaimedJob) -> None:
         """Start running ``job`` (on the running event loop)."""
@@ -92,18 +152,31 @@ class Executor:
         self._running[(job.id, job.attempt)] = _Running(job, context, task)
 
     async def wait_all(self) -> None:
-        """Until every run in progress has ended."""
-        await asyncio.gather(*(r.task for r in list(self._running.values())))
+        """Until every run in progress, and every buffered job, has ended."""
+        while self._running:
+            await asyncio.gather(*(r.task for r in list(self._running.values())))
 
     def cancel(self, runs: list[Run], why: str) -> None:
-        """Cancel these runs, if they are still in progress here."""
-        for job_id, attempt in runs:
-            running = self._running.get((job_id, attempt))
+        """Cancel these runs (or drop them from the buffer), if they are still here."""
+        dropped = False
+        for run in runs:
+            job_id, attempt = run
+            if self._buffered.pop(run, None) is not None:
+                log.info(
+                    "job %d (run %d) was deleted or taken over before it started; dropped",
+                    job_id,
+                    attempt,
+                )
+                dropped = True
+                continue
+            running = self._running.get(run)
             if running is None:
                 continue
             log.info("job %d (run %d) was deleted or taken over; cancelling it", job_id, attempt)
             running.context.cancel(why)
             running.task.cancel()
+        if dropped:
+            self._on_slot_free()
 
     async def start(self) -> None:
         """Nothing to start: runs begin with :meth:`start_job`."""
@@ -114,13 +187,14 @@ class Executor:
         if running:
             log.info("waiting up to %.1fs for %d running jobs", self.grace, len(running))
             await asyncio.wait(running, timeout=self.grace)
+        waiting = self.take_buffered()  # a server hands these back before it stops this
         leftovers = list(self._running.values())
         for r in leftovers:
             r.context.cancel("server shutting down")
             r.task.cancel()
         if leftovers:
             await asyncio.wait([r.task for r in leftovers], timeout=1.0)
-        self.leftovers = [r.job for r in leftovers]
+        self.leftovers = [r.job for r in leftovers] + waiting
         self.close()
 
     def close(self) -> None:
@@ -136,11 +210,15 @@ class Executor:
             outcome = None  # deleted, lost, or shutting down: someone else owns the state now
         finally:
             self._running.pop((job.id, job.attempt), None)
+            if self._buffered:
+                self._start_buffered()
             if outcome is None:
                 self._on_run_end(context)  # cancelled: its last report goes on its own
             self._on_slot_free()
         if outcome is not None:
-            outcome = dataclasses.replace(outcome, progress=context.take_progress())
+            progress = context.take_progress()
+            if progress is not None:
+                outcome = dataclasses.replace(outcome, progress=progress)
             if outcome.state is State.SCHEDULED:
                 self._on_retry_scheduled()
             self._on_outcome(outcome)
@@ -158,17 +236,11 @@ class Executor:
         try:
             for f in engine.filters:
                 await f.before_perform(context)
-            async with target.activated(engine.activator) as fn:
-                if target.is_async:
-                    result = await fn(*args, **kwargs)
-                else:
-                    call = contextvars.copy_context().run
-                    loop = asyncio.get_running_loop()
-                    result = await loop.run_in_executor(
-                        self._threads, lambda: call(fn, *args, **kwargs)
-                    )
-                    if inspect.isawaitable(result):
-                        result = await result
+            if target.owner is None:  # a plain function: no instance to build around it
+                result = await self._call(target, target.func, args, kwargs)
+            else:
+                async with target.activated(engine.activator) as fn:
+                    result = await self._call(target, fn, args, kwargs)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -184,3 +256,15 @@ class Executor:
             policy = target.retry or engine.retry
             return outcomes.failed(job, policy, error, started, engine.now())
         return outcomes.succeeded(job, result, started, engine.now(), engine.succeeded_ttl)
+
+    async def _call(
+        self, target: Target, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]
+    ) -> Any:
+        if target.is_async:
+            return await fn(*args, **kwargs)
+        call = contextvars.copy_context().run
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self._threads, lambda: call(fn, *args, **kwargs))
+        if inspect.isawaitable(result):
+            result = await result
+        return result

@@ -20,7 +20,7 @@ from psycopg_pool import ConnectionPool
 from ..errors import ConfigurationError, JobNotFoundError
 from ..model import ClaimedJob, NewJob, Outcome, StateChange
 from ..monitoring import stats_bucket
-from ..states import CLAIM, SUCCEED, State
+from ..states import CLAIM, START_CONTINUATION, SUCCEED, State
 from .connector import Connector, Waker
 from .schema import PG_SCHEMA
 from .sql import SqlStorage
@@ -125,7 +125,9 @@ u AS (
     FROM d
     WHERE j.id = d.id AND {SUCCEED.sql_match("j.state")} AND j.server_id = %(server)s
         AND j.attempt = d.attempt
-    RETURNING j.id, j.state, j.batch_id
+    RETURNING j.id, j.state, j.batch_id,
+        EXISTS (SELECT 1 FROM diquis_jobs c WHERE c.parent_id = j.id
+            AND {START_CONTINUATION.sql_match("c.state")}) AS awaited
 ),
 h AS (
     INSERT INTO diquis_job_history (job_id, state, at, reason, server_id, data)
@@ -141,7 +143,7 @@ s AS (
     WHERE state IN ('{State.SUCCEEDED.value}', '{State.FAILED.value}') GROUP BY state
     ON CONFLICT (bucket, state, server_id) DO UPDATE SET count = diquis_stats.count + excluded.count
 )
-SELECT id, state, batch_id FROM u
+SELECT id, state, batch_id, awaited FROM u
 """
 
 
@@ -380,7 +382,7 @@ class PostgresStorage(SqlStorage):
         ).fetchall()
         return [ClaimedJob(*r) for r in rows]
 
-    def finish(self, server_id: str, outcomes: Sequence[Outcome], now: float) -> int:
+    def finish_in(self, conn: Any, server_id: str, outcomes: Sequence[Outcome], now: float) -> int:
         if not outcomes:
             return 0
         history = [(o.job_id, h) for o in outcomes for h in o.history]
@@ -402,14 +404,14 @@ class PostgresStorage(SqlStorage):
             "h_reasons": [h.reason for _, h in history],
             "h_data": [h.data_json() for _, h in history],
         }
-        with self.transaction() as conn:
-            rows = conn.execute(_FINISH, params).fetchall()
-            finished = [r[0] for r in rows if r[1] != State.SCHEDULED.value]
-            if finished:
-                self.resolve_continuations(conn, now, finished)
-            batches = {r[2] for r in rows if r[2] is not None and r[1] != State.SCHEDULED.value}
-            if batches:
-                self.settle_batches(conn, now, sorted(batches))
+        rows = conn.execute(_FINISH, params).fetchall()
+        # only parents with an Awaiting continuation: most batches need no second statement
+        awaited = [r[0] for r in rows if r[3] and r[1] != State.SCHEDULED.value]
+        if awaited:
+            self.resolve_continuations(conn, now, awaited)
+        batches = {r[2] for r in rows if r[2] is not None and r[1] != State.SCHEDULED.value}
+        if batches:
+            self.settle_batches(conn, now, sorted(batches))
         return len(rows)
 
 

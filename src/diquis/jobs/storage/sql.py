@@ -713,7 +713,7 @@ class SqlStorage(Storage):
         if parent_ids is not None:
             if not parent_ids:
                 return 0
-            query += f" AND p.id IN ({marks(len(parent_ids))})"
+            query += f" AND c.parent_id IN ({marks(len(parent_ids))})"
             params = tuple(parent_ids)
         moved = 0
         for child, parent, parent_state, on in self.execute(conn, query, params).fetchall():
@@ -763,24 +763,63 @@ class SqlStorage(Storage):
     # -- running jobs -----------------------------------------------------------------
 
     def claim(
-        self, server_id: str, queues: Sequence[str], limit: int, now: float
+        self,
+        server_id: str,
+        queues: Sequence[str],
+        limit: int,
+        now: float,
+        gated_limit: int | None = None,
     ) -> list[ClaimedJob]:
-        claimed: list[ClaimedJob] = []
         queue_limits = self.queue_limits()
         with self.transaction() as conn:
-            for queue in queues:
-                want = limit - len(claimed)
-                if want <= 0:
-                    break
-                careful = queue in queue_limits or (
-                    self.execute(conn, q.HAS_GATED, (queue,)).fetchone() is not None
-                )
-                if careful:
+            return self.claim_in(conn, server_id, queues, limit, now, gated_limit, queue_limits)
+
+    def finish_and_claim(
+        self,
+        server_id: str,
+        outcomes: Sequence[Outcome],
+        queues: Sequence[str],
+        limit: int,
+        now: float,
+        gated_limit: int | None = None,
+    ) -> tuple[int, list[ClaimedJob]]:
+        queue_limits = self.queue_limits() if limit > 0 else {}
+        with self.transaction() as conn:
+            written = self.finish_in(conn, server_id, outcomes, now) if outcomes else 0
+            claimed = (
+                self.claim_in(conn, server_id, queues, limit, now, gated_limit, queue_limits)
+                if limit > 0
+                else []
+            )
+        return written, claimed
+
+    def claim_in(
+        self,
+        conn: Any,
+        server_id: str,
+        queues: Sequence[str],
+        limit: int,
+        now: float,
+        gated_limit: int | None,
+        queue_limits: dict[str, int],
+    ) -> list[ClaimedJob]:
+        """:meth:`claim` inside the caller's transaction."""
+        claimed: list[ClaimedJob] = []
+        careful_limit = limit if gated_limit is None else min(limit, gated_limit)
+        for queue in queues:
+            if len(claimed) >= limit:
+                break
+            careful = queue in queue_limits or (
+                self.execute(conn, q.HAS_GATED, (queue,)).fetchone() is not None
+            )
+            if careful:
+                want = careful_limit - len(claimed)
+                if want > 0:
                     claimed.extend(
                         self.claim_gated(conn, server_id, queue, want, now, queue_limits.get(queue))
                     )
-                else:
-                    claimed.extend(self.claim_queue(conn, server_id, queue, want, now))
+            else:
+                claimed.extend(self.claim_queue(conn, server_id, queue, limit - len(claimed), now))
         return claimed
 
     def claim_gated(
@@ -863,28 +902,32 @@ class SqlStorage(Storage):
         if not outcomes:
             return 0
         with self.transaction() as conn:
-            written: list[Outcome] = []
-            for o in outcomes:
-                cur = self.execute(
-                    conn,
-                    q.FINISH,
-                    (
-                        o.state.value,
-                        o.reason,
-                        None if o.state is State.SCHEDULED else now,
-                        o.expire_at,
-                        o.result,
-                        o.error,
-                        o.scheduled_at,
-                        o.retry_count,
-                        o.job_id,
-                        server_id,
-                        o.attempt,
-                    ),
-                )
-                if cur.rowcount:
-                    written.append(o)
-            self.after_finish(conn, server_id, now, written)
+            return self.finish_in(conn, server_id, outcomes, now)
+
+    def finish_in(self, conn: Any, server_id: str, outcomes: Sequence[Outcome], now: float) -> int:
+        """:meth:`finish` inside the caller's transaction; how many runs were still ours."""
+        written: list[Outcome] = []
+        for o in outcomes:
+            cur = self.execute(
+                conn,
+                q.FINISH,
+                (
+                    o.state.value,
+                    o.reason,
+                    None if o.state is State.SCHEDULED else now,
+                    o.expire_at,
+                    o.result,
+                    o.error,
+                    o.scheduled_at,
+                    o.retry_count,
+                    o.job_id,
+                    server_id,
+                    o.attempt,
+                ),
+            )
+            if cur.rowcount:
+                written.append(o)
+        self.after_finish(conn, server_id, now, written)
         return len(written)
 
     def after_finish(

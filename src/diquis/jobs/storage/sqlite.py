@@ -13,12 +13,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import ConfigurationError
-from ..model import ClaimedJob, StateChange
+from ..model import ClaimedJob, Outcome, StateChange
 from ..states import CLAIM, State
 from .connector import Connector, Waker
 from .schema import SCHEMA_VERSION, SQLITE_SCHEMA
 from .sql import SqlStorage, latency_json
-from .statements import CLAIM_COLUMNS, INSERT_HISTORY_FULL
+from .statements import CLAIM_COLUMNS, FINISH, INSERT_HISTORY_FULL, owned_runs
 
 _SYNC_MODES = {"off", "normal", "full", "extra"}
 
@@ -186,6 +186,40 @@ class SQLiteStorage(SqlStorage):
             ],
         )
         return claimed
+
+    def finish_in(self, conn: Any, server_id: str, outcomes: Sequence[Outcome], now: float) -> int:
+        # the write transaction excludes every other writer: read which runs are still
+        # ours once, then update them in one executemany (not a statement per outcome)
+        if not outcomes:
+            return 0
+        owned = {
+            (r[0], r[1])
+            for r in conn.execute(
+                owned_runs(len(outcomes)), (*(o.job_id for o in outcomes), server_id)
+            )
+        }
+        written = [o for o in outcomes if (o.job_id, o.attempt) in owned]
+        conn.executemany(
+            FINISH,
+            [
+                (
+                    o.state.value,
+                    o.reason,
+                    None if o.state is State.SCHEDULED else now,
+                    o.expire_at,
+                    o.result,
+                    o.error,
+                    o.scheduled_at,
+                    o.retry_count,
+                    o.job_id,
+                    server_id,
+                    o.attempt,
+                )
+                for o in written
+            ],
+        )
+        self.after_finish(conn, server_id, now, written)
+        return len(written)
 
 
 def enable_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:

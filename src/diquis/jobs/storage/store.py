@@ -114,14 +114,41 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def claim(
-        self, server_id: str, queues: Sequence[str], limit: int, now: float
+        self,
+        server_id: str,
+        queues: Sequence[str],
+        limit: int,
+        now: float,
+        gated_limit: int | None = None,
     ) -> list[ClaimedJob]:
         """Move up to ``limit`` Enqueued jobs (queues in priority order) to Processing.
 
         Jobs with a mutex, a limit or a rate limit start only when their rules allow
         (:func:`diquis.jobs.concurrency.pick`), the others stay Enqueued; a queue holding
-        partitioned jobs is taken round-robin across partitions.
+        partitioned jobs is taken round-robin across partitions. A queue with such jobs
+        or a queue limit (a careful queue) is claimed from only while fewer than
+        ``gated_limit`` jobs (default ``limit``) are claimed in this call: a server that
+        claims ahead of its free slots passes its free slots here, so every careful job
+        starts at once and the rules see only runs that really run.
         """
+
+    def finish_and_claim(
+        self,
+        server_id: str,
+        outcomes: Sequence[Outcome],
+        queues: Sequence[str],
+        limit: int,
+        now: float,
+        gated_limit: int | None = None,
+    ) -> tuple[int, list[ClaimedJob]]:
+        """:meth:`finish` then :meth:`claim`, in one transaction where the store can.
+
+        One commit (one fsync) per server round trip instead of two; the claim sees the
+        slots, mutexes and continuations the finish just freed. (written, claimed).
+        """
+        written = self.finish(server_id, outcomes, now) if outcomes else 0
+        claimed = self.claim(server_id, queues, limit, now, gated_limit) if limit > 0 else []
+        return written, claimed
 
     @abc.abstractmethod
     def set_queue_limit(self, queue: str, n: int | None) -> None:
