@@ -243,12 +243,11 @@ class Bench:
             str(BENCH_DIR / "hub_server.py"),
             server,
             str(port),
-            "--ws",
-            args.ws,
         ]
         if self.pin and shutil.which("taskset"):
             command = ["taskset", "-c", "0", *command]
-        proc = subprocess.Popen(command, stdout=log, stderr=log, preexec_fn=raise_nofile)
+        env = {**os.environ, "DIQUIS_WS_DEFLATE": "1" if args.deflate else "0"}
+        proc = subprocess.Popen(command, stdout=log, stderr=log, preexec_fn=raise_nofile, env=env)
         clients: list[NodeClient] = []
         try:
             self._wait_ready(proc, base)
@@ -524,7 +523,11 @@ def main() -> int:
     parser.add_argument("--stop-p99", type=float, default=250.0, help="end the ramp above this")
     parser.add_argument("--drain-timeout", type=float, default=30.0)
     parser.add_argument("--connect-timeout", type=float, default=180.0)
-    parser.add_argument("--ws", default="websockets-sansio", help="uvicorn --ws for both servers")
+    parser.add_argument(
+        "--deflate",
+        action="store_true",
+        help="both servers with DIQUIS_WS_DEFLATE=1 (permessage-deflate offered)",
+    )
     parser.add_argument(
         "--pin",
         action=argparse.BooleanOptionalAction,
@@ -559,7 +562,8 @@ def main() -> int:
     print(table(runs, args.target_p99))
     print(
         f"\n{dt.date.today()} · {os.cpu_count()} CPUs · Python {platform.python_version()} · "
-        f"uvicorn --ws {args.ws} · {args.clients} Node clients"
+        f"diquis serve's uvicorn config{' + deflate' if args.deflate else ''} · "
+        f"{args.clients} Node clients"
         f"{' · pinned' if bench.pin else ''} · {time.monotonic() - started:.0f} s"
     )
     if args.json:

@@ -1,10 +1,10 @@
-"""A hub server for bench/hub.py, in its own process: ``hub_server.py SERVER PORT [--ws W]``.
+"""A hub server for bench/hub.py, in its own process: ``hub_server.py SERVER PORT``.
 
 SERVER is ``diquis`` (``diquis.realtime.HubServer``) or ``aiosignalr`` (its ASGI app, with
-the text-frame patch below). Both are served the same way: uvicorn, uvloop, httptools, the
-WS implementation given (``websockets-sansio`` unless told), one process, hub at ``/hub``,
-permessage-deflate off unless ``--deflate`` (it costs ~40 KiB of zlib state per connection
-and a compression per message per connection).
+the text-frame patch below). Both are served the same way, with ``diquis serve``'s own
+uvicorn configuration (``diquis.webserver.uvicorn_config``: uvloop, httptools, the sans-IO
+WebSocket implementation, no WS-level pings, permessage-deflate off unless
+``DIQUIS_WS_DEFLATE=1``), one process, hub at ``/hub``.
 Both get the same bare ASGI dispatcher, which also answers the driver's control requests:
 
 * ``GET /bench/count`` — how many hub connections the server holds (handshake done);
@@ -25,8 +25,6 @@ import tracemalloc
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
-
-import uvicorn
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -203,26 +201,26 @@ def front(server: str) -> Callable[..., Awaitable[None]]:
 def main() -> None:
     import argparse
 
+    from diquis.settings import ws_deflate
+    from diquis.webserver import serve, uvicorn_config
+
     parser = argparse.ArgumentParser()
     parser.add_argument("server", choices=["diquis", "aiosignalr"])
     parser.add_argument("port", type=int)
-    parser.add_argument("--ws", default="websockets-sansio", help="uvicorn's --ws")
-    parser.add_argument("--deflate", action="store_true", help="allow permessage-deflate")
     args = parser.parse_args()
-    uvicorn.run(
+    # `diquis serve`'s own configuration (loop, HTTP and WS implementations, deflate, pings,
+    # backlog), read from the same DIQUIS_WS_DEFLATE; only logging differs.
+    config = uvicorn_config(
         front(args.server),
         host="127.0.0.1",
         port=args.port,
-        loop="uvloop",
-        http="httptools",
-        ws=args.ws,
-        ws_per_message_deflate=args.deflate,
+        ws_deflate=ws_deflate(),
         lifespan="on",
         log_level="warning",
         access_log=False,
-        backlog=4096,
         timeout_graceful_shutdown=2,
     )
+    serve(config)
 
 
 if __name__ == "__main__":
