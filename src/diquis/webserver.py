@@ -6,8 +6,11 @@ The hub's numbers in the README come from this function, so they are what users 
   default; each connection that takes it keeps two zlib streams (~40 KiB) and every
   message is compressed once per connection, where the hub otherwise writes the same
   frame to every socket. SignalR's JSON frames are small; compression rarely pays.
-* **the sans-IO WebSocket implementation** (``websockets-sansio``: one protocol object per
-  socket, no reader task and no asyncio streams), ``wsproto`` when ``websockets`` is absent.
+* **the sans-IO WebSocket implementation** (uvicorn's ``websockets-sansio``: one protocol
+  object per socket, no reader task, no asyncio streams) with the hub's takeover
+  (``diquis.wsprotocol``): once the hub accepted a socket it serves it without ASGI, writing
+  one pre-built frame per broadcast to every socket; ``wsproto`` when ``websockets`` is
+  absent.
 * **no WebSocket-level pings**: the hub already pings every connection (SignalR's
   keep-alive) and closes silent ones (its client timeout); uvicorn's own ping would add a
   timer per connection and a second ping stream for nothing.
@@ -31,12 +34,20 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def _websocket_protocol() -> type[Any] | str:
+    if not _installed("websockets"):
+        return "wsproto"
+    from .wsprotocol import DirectWebSocketProtocol
+
+    return DirectWebSocketProtocol
+
+
 def uvicorn_options(*, ws_deflate: bool = False) -> dict[str, Any]:
     """uvicorn.Config keyword arguments for the event loop, HTTP and WebSocket layers."""
     return {
         "loop": "uvloop" if _installed("uvloop") else "asyncio",
         "http": "httptools" if _installed("httptools") else "h11",
-        "ws": "websockets-sansio" if _installed("websockets") else "wsproto",
+        "ws": _websocket_protocol(),
         "ws_per_message_deflate": ws_deflate,
         "ws_ping_interval": None,
         "ws_ping_timeout": None,

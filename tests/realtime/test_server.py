@@ -23,6 +23,7 @@ from diquis.realtime import (
     MemoryBackplane,
     jwt_authenticator,
 )
+from diquis.webserver import uvicorn_options
 from tests.realtime.conftest import SECRET, make_token
 from tests.support.threaded import ThreadedServer
 
@@ -59,10 +60,17 @@ def app_with(*hubs: tuple[str, HubServer]) -> Starlette:
     return Starlette(routes=[HubRoute(path, hub) for path, hub in hubs], lifespan=lifespan)
 
 
+@pytest.fixture(params=["uvicorn-defaults", "diquis-serve"])
+def stack(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """uvicorn as it comes (the hub over ASGI), and as `diquis serve` runs it (the hub takes
+    accepted sockets over: diquis.wsprotocol)."""
+    return uvicorn_options() if request.param == "diquis-serve" else {}
+
+
 @pytest.fixture
-def server():
+def server(stack: dict[str, Any]):
     hub = HubServer(EchoHub, authenticator=jwt_authenticator(SECRET), options=FAST)
-    with ThreadedServer(app_with(("/hub", hub))) as running:
+    with ThreadedServer(app_with(("/hub", hub)), **stack) as running:
         yield running
 
 
@@ -241,7 +249,9 @@ async def test_a_30000_deep_payload_closes_cleanly_with_one_log_line(
     assert lines[0].levelno == logging.INFO
 
 
-async def test_stateful_reconnect_within_the_window_resumes_and_past_it_is_refused():
+async def test_stateful_reconnect_within_the_window_resumes_and_past_it_is_refused(
+    stack: dict[str, Any],
+):
     options = HubOptions(
         keep_alive_interval=5,
         client_timeout=5,
@@ -249,7 +259,7 @@ async def test_stateful_reconnect_within_the_window_resumes_and_past_it_is_refus
         stateful_reconnect_window=0.6,
     )
     hub = HubServer(EchoHub, authenticator=jwt_authenticator(SECRET), options=options)
-    with ThreadedServer(app_with(("/hub", hub))) as server:
+    with ThreadedServer(app_with(("/hub", hub)), **stack) as server:
         async with httpx.AsyncClient(base_url=server.base + "/hub", headers=auth()) as http:
             negotiate = "/negotiate?negotiateVersion=1&useStatefulReconnect=true"
             body = (await http.post(negotiate)).json()
