@@ -169,6 +169,8 @@ class Step:
     server_cpu_s: float
     clients_cpu_s: float
     wall_s: float
+    fanout_ms: float = 0.0  # mean time of one broadcast call in the server
+    fanout_max_ms: float = 0.0
 
 
 @dataclass
@@ -404,11 +406,14 @@ class Bench:
             server_cpu_s=cpu_seconds(proc.pid) - cpu0,
             clients_cpu_s=sum(cpu_seconds(c.proc.pid) for c in clients) - ccpu0,
             wall_s=time.monotonic() - wall0,
+            fanout_ms=sent.get("call_ms_mean", 0.0),
+            fanout_max_ms=sent.get("call_ms_max", 0.0),
         )
         print(
             f"    {name:>7}: {step.delivered}/{step.expected} delivered, "
             f"{step.msgs_per_s:,.0f} msgs/s, p50 {step.p50_ms:.1f} ms, p99 {step.p99_ms:.1f} ms"
-            f" (server CPU {step.server_cpu_s:.1f} s, clients {step.clients_cpu_s:.1f} s,"
+            f" (server fan-out {step.fanout_ms:.1f} ms/broadcast, max {step.fanout_max_ms:.1f};"
+            f" server CPU {step.server_cpu_s:.1f} s, clients {step.clients_cpu_s:.1f} s,"
             f" wall {step.wall_s:.1f} s)",
             flush=True,
         )
@@ -499,6 +504,53 @@ def table(runs: list[Run], target_p99: float) -> str:
     return "\n".join(lines)
 
 
+def targets(runs: list[Run], args: argparse.Namespace) -> list[str]:
+    """Issue 14's hub targets, each as a plain "met" / "missed" line (or why it was not run)."""
+    found = {(r.server, r.connections): r for r in runs}
+    lines = []
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    big = found.get(("diquis", args.max_connections))
+    if big is not None and big.connected:
+        lines.append(
+            f"target RSS/conn ≤ {args.target_rss:g} KiB at {big.connections:,} connections: "
+            f"{verdict(big.rss_per_conn_kib <= args.target_rss)} "
+            f"({big.rss_per_conn_kib:.1f} KiB, {big.connected:,} connected)"
+        )
+    else:
+        lines.append("target RSS/conn: not measured (no Diquis run at --max-connections)")
+    ours = found.get(("diquis", args.connections))
+    peer = found.get(("aiosignalr", args.connections))
+    ours_burst = ours.burst() if ours else None
+    peer_burst = peer.burst() if peer else None
+    if ours_burst and peer_burst and peer_burst.msgs_per_s:
+        ratio = ours_burst.msgs_per_s / peer_burst.msgs_per_s
+        lines.append(
+            f"target throughput ≥ {args.target_ratio:g}× aiosignalr at {args.connections:,} "
+            f"connections (burst, delivered msgs/s): {verdict(ratio >= args.target_ratio)} "
+            f"({ratio:.1f}×: {ours_burst.msgs_per_s:,.0f} vs {peer_burst.msgs_per_s:,.0f})"
+        )
+    else:
+        lines.append("target throughput ratio: not measured (needs both servers' burst)")
+    paced = next((s for s in ours.steps if s.rate == args.target_rate), None) if ours else None
+    if paced is not None:
+        ok = paced.p99_ms <= args.target_p99 and paced.delivered == paced.expected
+        lines.append(
+            f"target p99 ≤ {args.target_p99:g} ms at {args.target_rate:g} broadcasts/s, "
+            f"{args.connections:,} connections: {verdict(ok)} "
+            f"(p50 {paced.p50_ms:.1f} ms, p99 {paced.p99_ms:.1f} ms, "
+            f"{paced.delivered:,}/{paced.expected:,} delivered)"
+        )
+    else:
+        lines.append(
+            f"target p99 at {args.target_rate:g}/s: not measured (add it to --rates, or the ramp "
+            "stopped before it)"
+        )
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default=",".join(SERVERS), help="servers, comma-separated")
@@ -520,6 +572,9 @@ def main() -> int:
     )
     parser.add_argument("--payload", type=int, default=64, help="payload bytes per message")
     parser.add_argument("--target-p99", type=float, default=50.0)
+    parser.add_argument("--target-rate", type=float, default=8.0, help="paced rate for p99")
+    parser.add_argument("--target-rss", type=float, default=12.0, help="KiB/conn, Diquis")
+    parser.add_argument("--target-ratio", type=float, default=5.0, help="× aiosignalr")
     parser.add_argument("--stop-p99", type=float, default=250.0, help="end the ramp above this")
     parser.add_argument("--drain-timeout", type=float, default=30.0)
     parser.add_argument("--connect-timeout", type=float, default=180.0)
@@ -560,6 +615,8 @@ def main() -> int:
             runs.append(run)
     print()
     print(table(runs, args.target_p99))
+    print()
+    print("\n".join(targets(runs, args)))
     print(
         f"\n{dt.date.today()} · {os.cpu_count()} CPUs · Python {platform.python_version()} · "
         f"diquis serve's uvicorn config{' + deflate' if args.deflate else ''} · "

@@ -12,7 +12,8 @@ Both get the same bare ASGI dispatcher, which also answers the driver's control 
 * ``POST /bench/broadcast?step=S&rate=R&count=N&size=B`` — broadcast N invocations of
   ``tick(step, seq, sent_ms, payload)`` to every connection, R per second (0: as fast as
   the server goes), B bytes of payload; ``sent_ms`` is ``time.time() * 1000`` taken just
-  before the broadcast call. Answers when the last broadcast call has returned.
+  before the broadcast call. Answers when the last broadcast call has returned, with the
+  mean and longest time one broadcast call took (the server's fan-out).
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ async def run_broadcasts(
 ) -> dict[str, Any]:
     payload = "x" * size
     start = time.perf_counter()
-    first_ms = last_ms = 0.0
+    first_ms = last_ms = call_total = call_max = 0.0
     for seq in range(count):
         if rate > 0:
             delay = start + seq / rate - time.perf_counter()
@@ -125,12 +126,20 @@ async def run_broadcasts(
         if seq == 0:
             first_ms = sent_ms
         last_ms = sent_ms
+        called = time.perf_counter()
         await broadcast(step, seq, sent_ms, payload)
+        took = time.perf_counter() - called
+        call_total += took
+        call_max = max(call_max, took)
     return {
         "sent": count,
         "first_ms": first_ms,
         "last_ms": last_ms,
         "seconds": time.perf_counter() - start,
+        # How long one broadcast call took: the server's own fan-out (both servers return
+        # once every socket has been written to or its frame queued).
+        "call_ms_mean": call_total / max(1, count) * 1000,
+        "call_ms_max": call_max * 1000,
     }
 
 

@@ -45,7 +45,8 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's protocol, able to hand an accepted socket to a :class:`DirectReceiver`."""
 
     receiver: DirectReceiver | None = None
-    _paused = False
+    #: True while the transport's write buffer is over its high-water mark (DirectSocket)
+    paused = False
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
@@ -74,11 +75,6 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         for data in early:
             receiver.message(data)
         return True
-
-    @property
-    def paused(self) -> bool:
-        """True while the transport's write buffer is over its high-water mark."""
-        return self._paused
 
     def write(self, data: bytes, text: bool) -> None:
         """Put one unfragmented message frame on the transport."""
@@ -135,10 +131,10 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     def pause_writing(self) -> None:
         if self.receiver is None:
             super().pause_writing()
-        self._paused = True
+        self.paused = True
 
     def resume_writing(self) -> None:
-        self._paused = False
+        self.paused = False
         if self.receiver is None:
             super().resume_writing()
         else:

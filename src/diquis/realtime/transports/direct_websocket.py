@@ -51,9 +51,8 @@ class DirectSocket(Protocol):
     def takeover(self, receiver: DirectReceiver) -> bool:
         """Route the socket to ``receiver`` from now on; False when it cannot (keep ASGI)."""
 
-    @property
-    def paused(self) -> bool:
-        """True while the socket's write buffer is full (wait for ``writable()``)."""
+    #: True while the socket's write buffer is full (wait for ``writable()``)
+    paused: bool
 
     def write(self, data: bytes, text: bool) -> None:
         """Send one message (a text or a binary frame)."""
@@ -77,6 +76,7 @@ class DirectWebSocketTransport(Transport):
 
     kind = TransportType.WEBSOCKETS
     __slots__ = (
+        "_clock",
         "_closing",
         "_connection",
         "_error",
@@ -91,6 +91,7 @@ class DirectWebSocketTransport(Transport):
         self, host: TransportHost, connection: HubConnection, socket: DirectSocket
     ) -> None:
         self._host = host
+        self._clock = host.now
         self._connection = connection
         self._socket = socket
         self._queued: list[bytes] | None = None  # not None while a message is being handled
@@ -102,15 +103,34 @@ class DirectWebSocketTransport(Transport):
     # -- writing -----------------------------------------------------------------------
 
     def wake(self) -> None:
-        """Write every waiting frame now, unless the socket's buffer is full."""
+        """Write every waiting frame now, unless the socket's buffer is full.
+
+        A broadcast calls this once per connection, so it is kept to the bare steps.
+        """
         connection = self._connection
         socket = self._socket
-        while connection.has_outgoing() and not self.superseded and not socket.paused:
-            data = connection.take_outgoing(self._host.now())
+        if self.superseded or self._closing:
+            self._flush_and_close()
+            return
+        if socket.paused:
+            return
+        data = connection.take_outgoing(self._clock())
+        if data:
             protocol = connection.session.protocol
             socket.write(data, protocol is None or protocol.transfer_format is TransferFormat.TEXT)
-        if (self.superseded or self._closing) and not connection.has_outgoing():
-            socket.close(1000)
+
+    def _flush_and_close(self) -> None:
+        connection = self._connection
+        socket = self._socket
+        if self._closing and not self.superseded:
+            while connection.has_outgoing() and not socket.paused:
+                data = connection.take_outgoing(self._clock())
+                protocol = connection.session.protocol
+                text = protocol is None or protocol.transfer_format is TransferFormat.TEXT
+                socket.write(data, text)
+            if connection.has_outgoing():
+                return  # writable() brings us back here
+        socket.close(1000)
 
     def finish(self) -> None:
         """Flush, then close the socket."""
