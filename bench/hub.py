@@ -1,7 +1,9 @@
 """Real-time hub benchmark: diquis.realtime next to aiosignalr, driven by the official client.
 
-For each server (``bench/hub_server.py``: uvicorn + uvloop + httptools, one process) and
-each connection count C, the driver:
+Every server runs in its own process (``bench/hub_server.py``) under ``diquis serve``'s own
+uvicorn configuration (``diquis.webserver.uvicorn_config``: uvloop, httptools, the sans-IO
+WebSocket protocol with the hub's socket takeover, no WS-level pings, permessage-deflate
+off unless ``--deflate``). For each server and each connection count C, the driver:
 
 1. starts the server and reads its RSS (``VmRSS`` in ``/proc/<pid>/status``);
 2. starts ``--clients`` Node processes (``bench/hub_node/client.mjs``) that open C
@@ -14,13 +16,18 @@ each connection count C, the driver:
    of back-to-back broadcasts. ``sent_ms`` is ``time.time()*1000`` taken before the
    broadcast call; each client times a delivery with ``performance.timeOrigin +
    performance.now()`` (the same wall clock), so latency = fan-out + network + client.
-   Delivered msgs/s = deliveries / (last delivery - first send).
+   Delivered msgs/s = deliveries / (last delivery - first send). The server also reports
+   how long each broadcast call took (its fan-out), and both sides' CPU seconds are read
+   from ``/proc``: CPU µs per message is steadier than wall time on a busy machine.
 
-The headline "msgs/s" of a server at C connections is the best paced step that delivered
-every message with p99 <= ``--target-p99`` ms (50). Everything runs on one machine: the
-Node clients share the CPU with the server, and the CPU seconds of both are reported.
+The table gives, per C, each server's RSS/conn, best paced step, burst, CPU per message and
+the ratios to aiosignalr; then one "met"/"MISSED" line per issue-14 target (RSS/conn at
+``--max-connections``, burst throughput ratio and p99 at ``--target-rate`` broadcasts/s at
+``--connections``) and, for the latency target, the floor (fan-out, clients' CPU).
+``--pin`` puts the server on CPU 0 and the Node clients on CPU 1 (``taskset``).
 
-Run ``make bench-hub`` or ``.venv-bench/bin/python bench/hub.py`` (``--help``).
+Run ``make bench-hub`` or ``.venv-bench/bin/python bench/hub.py --pin`` (``--help``);
+``--only diquis,diquis-asgi`` compares the takeover with the hub over plain ASGI.
 """
 
 from __future__ import annotations
@@ -46,7 +53,8 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 NODE_DIR = BENCH_DIR / "hub_node"
-SERVERS = ("diquis", "aiosignalr")
+SERVERS = ("diquis", "diquis-asgi", "aiosignalr")
+DEFAULT_SERVERS = "diquis,aiosignalr"  # diquis-asgi: the hub over plain ASGI, on request
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 FINE_BUCKETS = 10000  # the client's histogram: 0.1 ms buckets below 1 s, then 10 ms
 
@@ -458,12 +466,18 @@ class Bench:
 # -- report -------------------------------------------------------------------------------
 
 
+def cpu_us(seconds: float, step: Step) -> str:
+    """CPU time per delivered message, in µs (steadier than wall time on a busy machine)."""
+    return f"{seconds / step.delivered * 1e6:.1f}" if step.delivered else "—"
+
+
 def table(runs: list[Run], target_p99: float) -> str:
     """Markdown: per connection count, each server's memory, best paced step and burst."""
     lines = [
         "| server | connections | RSS/conn KiB | paced msgs/s | p50 ms | p99 ms "
-        f"| msgs/s at p99 ≤ {target_p99:g} ms | burst msgs/s | burst p50 / p99 ms | ratio |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        f"| msgs/s at p99 ≤ {target_p99:g} ms | burst msgs/s | burst p50 / p99 ms "
+        "| burst CPU µs/msg, server / clients | burst fan-out ms/broadcast | ratio |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     by_count: dict[int, dict[str, Run]] = {}
     for run in runs:
@@ -476,7 +490,7 @@ def table(runs: list[Run], target_p99: float) -> str:
                 continue
             best, burst, within = run.best(), run.burst(), run.best(target_p99)
             ratio = ""
-            if name == "diquis" and peer is not None:
+            if name != "aiosignalr" and peer is not None:
                 parts = []
                 peer_best, peer_burst = peer.best(), peer.burst()
                 if best and peer_best:
@@ -493,9 +507,11 @@ def table(runs: list[Run], target_p99: float) -> str:
                 else "— | — | —"
             )
             bursted = (
-                f"{burst.msgs_per_s:,.0f} | {burst.p50_ms:.0f} / {burst.p99_ms:.0f}"
+                f"{burst.msgs_per_s:,.0f} | {burst.p50_ms:.0f} / {burst.p99_ms:.0f} | "
+                f"{cpu_us(burst.server_cpu_s, burst)} / {cpu_us(burst.clients_cpu_s, burst)} | "
+                f"{burst.fanout_ms:.0f}"
                 if burst
-                else "— | —"
+                else "— | — | — | —"
             )
             lines.append(
                 f"| {name} | {connected} | {run.rss_per_conn_kib:.1f} | {paced} | "
@@ -543,6 +559,15 @@ def targets(runs: list[Run], args: argparse.Namespace) -> list[str]:
             f"(p50 {paced.p50_ms:.1f} ms, p99 {paced.p99_ms:.1f} ms, "
             f"{paced.delivered:,}/{paced.expected:,} delivered)"
         )
+        # The floor: the last socket of a broadcast is written one fan-out after the first,
+        # and the clients spend this much CPU on each broadcast's messages.
+        per_broadcast = paced.clients_cpu_s / max(1, paced.broadcasts) * 1000
+        lines.append(
+            f"  floor at that rate: server fan-out {paced.fanout_ms:.1f} ms per broadcast "
+            f"(max {paced.fanout_max_ms:.1f}); the clients need {per_broadcast:.1f} ms of CPU "
+            f"per broadcast ({cpu_us(paced.clients_cpu_s, paced)} µs/msg), the server "
+            f"{cpu_us(paced.server_cpu_s, paced)} µs/delivery"
+        )
     else:
         lines.append(
             f"target p99 at {args.target_rate:g}/s: not measured (add it to --rates, or the ramp "
@@ -553,7 +578,11 @@ def targets(runs: list[Run], args: argparse.Namespace) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default=",".join(SERVERS), help="servers, comma-separated")
+    parser.add_argument(
+        "--only",
+        default=DEFAULT_SERVERS,
+        help=f"servers, comma-separated, of {', '.join(SERVERS)}",
+    )
     parser.add_argument("--connections", type=int, default=5000, help="C for the ramp")
     parser.add_argument(
         "--max-connections", type=int, default=15000, help="C for the memory run (0: skip)"
@@ -575,7 +604,7 @@ def main() -> int:
     parser.add_argument("--target-rate", type=float, default=8.0, help="paced rate for p99")
     parser.add_argument("--target-rss", type=float, default=12.0, help="KiB/conn, Diquis")
     parser.add_argument("--target-ratio", type=float, default=5.0, help="× aiosignalr")
-    parser.add_argument("--stop-p99", type=float, default=250.0, help="end the ramp above this")
+    parser.add_argument("--stop-p99", type=float, default=1000.0, help="end the ramp above this")
     parser.add_argument("--drain-timeout", type=float, default=30.0)
     parser.add_argument("--connect-timeout", type=float, default=180.0)
     parser.add_argument(

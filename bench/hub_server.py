@@ -1,6 +1,8 @@
 """A hub server for bench/hub.py, in its own process: ``hub_server.py SERVER PORT``.
 
-SERVER is ``diquis`` (``diquis.realtime.HubServer``) or ``aiosignalr`` (its ASGI app, with
+SERVER is ``diquis`` (``diquis.realtime.HubServer``), ``diquis-asgi`` (the same hub with
+uvicorn's plain sans-IO protocol, served over ASGI throughout: the stack before the hub's
+socket takeover, for comparison) or ``aiosignalr`` (its ASGI app, with
 the text-frame patch below). Both are served the same way, with ``diquis serve``'s own
 uvicorn configuration (``diquis.webserver.uvicorn_config``: uvloop, httptools, the sans-IO
 WebSocket implementation, no WS-level pings, permessage-deflate off unless
@@ -160,7 +162,7 @@ def object_census() -> dict[str, Any]:
 
 
 def front(server: str) -> Callable[..., Awaitable[None]]:
-    hub_app, broadcast, count = diquis_app() if server == "diquis" else aiosignalr_app()
+    hub_app, broadcast, count = aiosignalr_app() if server == "aiosignalr" else diquis_app()
 
     async def respond(send: Send, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -214,7 +216,7 @@ def main() -> None:
     from diquis.webserver import serve, uvicorn_config
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("server", choices=["diquis", "aiosignalr"])
+    parser.add_argument("server", choices=["diquis", "diquis-asgi", "aiosignalr"])
     parser.add_argument("port", type=int)
     args = parser.parse_args()
     # `diquis serve`'s own configuration (loop, HTTP and WS implementations, deflate, pings,
@@ -229,6 +231,10 @@ def main() -> None:
         access_log=False,
         timeout_graceful_shutdown=2,
     )
+    if args.server == "diquis-asgi":
+        # For comparison only: uvicorn's own sans-IO protocol, the hub served over ASGI for
+        # the socket's whole life (what `diquis serve` did before the takeover).
+        config.ws = "websockets-sansio"
     serve(config)
 
 

@@ -168,6 +168,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         if receiver is None:
             super().connection_lost(exc)
             return
+        self.stop_keepalive()
         self.connections.discard(self)
         self.disconnected = True
         self.handshake_complete = True
