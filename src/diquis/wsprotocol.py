@@ -102,7 +102,9 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.read_paused:
             self.read_paused = False
             self.transport.resume_reading()
-        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
+        # abort, not close: close() would wait for a peer that stopped reading to take the
+        # buffered bytes, for ever
+        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.abort)
 
     def pause_reading(self) -> None:
         """Read nothing more from the socket until resume_reading()."""
@@ -191,7 +193,10 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             self.conn.send_close(1012)  # service restart: the client may reconnect elsewhere
             self.transport.write(b"".join(self.conn.data_to_send()))
             self.close_sent = True
-        self.transport.close()
+        if self.paused:
+            self.transport.abort()  # a peer that is not reading would hold the shutdown up
+        else:
+            self.transport.close()
 
     async def run_asgi(self) -> None:
         """uvicorn's, except that a socket taken over stays open when the app returns."""

@@ -120,17 +120,15 @@ class DirectWebSocketTransport(Transport):
             socket.write(data, protocol is None or protocol.transfer_format is TransferFormat.TEXT)
 
     def _flush_and_close(self) -> None:
+        # Even into a full buffer: the last frames (a Close message) are at most the
+        # outbox's limit, and the socket's close timer ends a peer that never reads.
         connection = self._connection
-        socket = self._socket
-        if self._closing and not self.superseded:
-            while connection.has_outgoing() and not socket.paused:
-                data = connection.take_outgoing(self._clock())
-                protocol = connection.session.protocol
-                text = protocol is None or protocol.transfer_format is TransferFormat.TEXT
-                socket.write(data, text)
-            if connection.has_outgoing():
-                return  # writable() brings us back here
-        socket.close(1000)
+        if self._closing and not self.superseded and connection.has_outgoing():
+            data = connection.take_outgoing(self._clock())
+            protocol = connection.session.protocol
+            text = protocol is None or protocol.transfer_format is TransferFormat.TEXT
+            self._socket.write(data, text)
+        self._socket.close(1000)
 
     def finish(self) -> None:
         """Flush, then close the socket."""
