@@ -25,6 +25,7 @@ from diquis.realtime.transports.direct_websocket import DirectWebSocketTransport
 from diquis.realtime.transports.websocket import WebSocketTransport
 from diquis.settings import Settings
 from diquis.webserver import uvicorn_config, uvicorn_options
+from diquis.wsprotocol import frame_header
 from tests.support.net import free_port, wait_for_port
 
 RS = "\x1e"
@@ -141,3 +142,14 @@ async def test_the_hub_works_on_the_shipped_stack(
             break
         await asyncio.sleep(0.02)
     assert not hub.connections.by_id
+
+
+@pytest.mark.parametrize("length", [0, 125, 126, 65535, 65536, 300_000])
+def test_frame_headers_match_a_websocket_library(length: int) -> None:
+    """The hub's one-per-broadcast frame is what `websockets` itself would send."""
+    from websockets.frames import Frame, Opcode
+
+    payload = b"a" * length
+    for text, opcode in ((True, Opcode.TEXT), (False, Opcode.BINARY)):
+        expected = Frame(opcode, payload).serialize(mask=False, extensions=[])
+        assert frame_header(0x81 if text else 0x82, length) + payload == expected
