@@ -108,6 +108,7 @@ $(BENCH_VENV)/.installed: pyproject.toml requirements-bench.lock
 	touch $@
 
 HUB_NODE := bench/hub_node/node_modules/.installed
+HUB_BENCH_ARGS ?= --pin
 
 bench: $(BENCH_VENV)/.installed $(HUB_NODE)
 	$(BENCH_VENV)/bin/python bench/jobs.py $(BENCH_ARGS)

@@ -1,7 +1,9 @@
 """Real-time hub benchmark: diquis.realtime next to aiosignalr, driven by the official client.
 
-For each server (``bench/hub_server.py``: uvicorn + uvloop + httptools, one process) and
-each connection count C, the driver:
+Every server runs in its own process (``bench/hub_server.py``) under ``diquis serve``'s own
+uvicorn configuration (``diquis.webserver.uvicorn_config``: uvloop, httptools, the sans-IO
+WebSocket protocol with the hub's socket takeover, no WS-level pings, permessage-deflate
+off unless ``--deflate``). For each server and each connection count C, the driver:
 
 1. starts the server and reads its RSS (``VmRSS`` in ``/proc/<pid>/status``);
 2. starts ``--clients`` Node processes (``bench/hub_node/client.mjs``) that open C
@@ -14,13 +16,18 @@ each connection count C, the driver:
    of back-to-back broadcasts. ``sent_ms`` is ``time.time()*1000`` taken before the
    broadcast call; each client times a delivery with ``performance.timeOrigin +
    performance.now()`` (the same wall clock), so latency = fan-out + network + client.
-   Delivered msgs/s = deliveries / (last delivery - first send).
+   Delivered msgs/s = deliveries / (last delivery - first send). The server also reports
+   how long each broadcast call took (its fan-out), and both sides' CPU seconds are read
+   from ``/proc``: CPU µs per message is steadier than wall time on a busy machine.
 
-The headline "msgs/s" of a server at C connections is the best paced step that delivered
-every message with p99 <= ``--target-p99`` ms (50). Everything runs on one machine: the
-Node clients share the CPU with the server, and the CPU seconds of both are reported.
+The table gives, per C, each server's RSS/conn, best paced step, burst, CPU per message and
+the ratios to aiosignalr; then one "met"/"MISSED" line per issue-14 target (RSS/conn at
+``--max-connections``, burst throughput ratio and p99 at ``--target-rate`` broadcasts/s at
+``--connections``) and, for the latency target, the floor (fan-out, clients' CPU).
+``--pin`` puts the server on CPU 0 and the Node clients on CPU 1 (``taskset``).
 
-Run ``make bench-hub`` or ``.venv-bench/bin/python bench/hub.py`` (``--help``).
+Run ``make bench-hub`` or ``.venv-bench/bin/python bench/hub.py --pin`` (``--help``);
+``--only diquis,diquis-asgi`` compares the takeover with the hub over plain ASGI.
 """
 
 from __future__ import annotations
@@ -46,7 +53,8 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 NODE_DIR = BENCH_DIR / "hub_node"
-SERVERS = ("diquis", "aiosignalr")
+SERVERS = ("diquis", "diquis-asgi", "aiosignalr")
+DEFAULT_SERVERS = "diquis,aiosignalr"  # diquis-asgi: the hub over plain ASGI, on request
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 FINE_BUCKETS = 10000  # the client's histogram: 0.1 ms buckets below 1 s, then 10 ms
 
@@ -169,6 +177,8 @@ class Step:
     server_cpu_s: float
     clients_cpu_s: float
     wall_s: float
+    fanout_ms: float = 0.0  # mean time of one broadcast call in the server
+    fanout_max_ms: float = 0.0
 
 
 @dataclass
@@ -243,12 +253,11 @@ class Bench:
             str(BENCH_DIR / "hub_server.py"),
             server,
             str(port),
-            "--ws",
-            args.ws,
         ]
         if self.pin and shutil.which("taskset"):
             command = ["taskset", "-c", "0", *command]
-        proc = subprocess.Popen(command, stdout=log, stderr=log, preexec_fn=raise_nofile)
+        env = {**os.environ, "DIQUIS_WS_DEFLATE": "1" if args.deflate else "0"}
+        proc = subprocess.Popen(command, stdout=log, stderr=log, preexec_fn=raise_nofile, env=env)
         clients: list[NodeClient] = []
         try:
             self._wait_ready(proc, base)
@@ -405,11 +414,14 @@ class Bench:
             server_cpu_s=cpu_seconds(proc.pid) - cpu0,
             clients_cpu_s=sum(cpu_seconds(c.proc.pid) for c in clients) - ccpu0,
             wall_s=time.monotonic() - wall0,
+            fanout_ms=sent.get("call_ms_mean", 0.0),
+            fanout_max_ms=sent.get("call_ms_max", 0.0),
         )
         print(
             f"    {name:>7}: {step.delivered}/{step.expected} delivered, "
             f"{step.msgs_per_s:,.0f} msgs/s, p50 {step.p50_ms:.1f} ms, p99 {step.p99_ms:.1f} ms"
-            f" (server CPU {step.server_cpu_s:.1f} s, clients {step.clients_cpu_s:.1f} s,"
+            f" (server fan-out {step.fanout_ms:.1f} ms/broadcast, max {step.fanout_max_ms:.1f};"
+            f" server CPU {step.server_cpu_s:.1f} s, clients {step.clients_cpu_s:.1f} s,"
             f" wall {step.wall_s:.1f} s)",
             flush=True,
         )
@@ -454,12 +466,18 @@ class Bench:
 # -- report -------------------------------------------------------------------------------
 
 
+def cpu_us(seconds: float, step: Step) -> str:
+    """CPU time per delivered message, in µs (steadier than wall time on a busy machine)."""
+    return f"{seconds / step.delivered * 1e6:.1f}" if step.delivered else "—"
+
+
 def table(runs: list[Run], target_p99: float) -> str:
     """Markdown: per connection count, each server's memory, best paced step and burst."""
     lines = [
         "| server | connections | RSS/conn KiB | paced msgs/s | p50 ms | p99 ms "
-        f"| msgs/s at p99 ≤ {target_p99:g} ms | burst msgs/s | burst p50 / p99 ms | ratio |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        f"| msgs/s at p99 ≤ {target_p99:g} ms | burst msgs/s | burst p50 / p99 ms "
+        "| burst CPU µs/msg, server / clients | burst fan-out ms/broadcast | ratio |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     by_count: dict[int, dict[str, Run]] = {}
     for run in runs:
@@ -472,7 +490,7 @@ def table(runs: list[Run], target_p99: float) -> str:
                 continue
             best, burst, within = run.best(), run.burst(), run.best(target_p99)
             ratio = ""
-            if name == "diquis" and peer is not None:
+            if name != "aiosignalr" and peer is not None:
                 parts = []
                 peer_best, peer_burst = peer.best(), peer.burst()
                 if best and peer_best:
@@ -489,9 +507,11 @@ def table(runs: list[Run], target_p99: float) -> str:
                 else "— | — | —"
             )
             bursted = (
-                f"{burst.msgs_per_s:,.0f} | {burst.p50_ms:.0f} / {burst.p99_ms:.0f}"
+                f"{burst.msgs_per_s:,.0f} | {burst.p50_ms:.0f} / {burst.p99_ms:.0f} | "
+                f"{cpu_us(burst.server_cpu_s, burst)} / {cpu_us(burst.clients_cpu_s, burst)} | "
+                f"{burst.fanout_ms:.0f}"
                 if burst
-                else "— | —"
+                else "— | — | — | —"
             )
             lines.append(
                 f"| {name} | {connected} | {run.rss_per_conn_kib:.1f} | {paced} | "
@@ -500,9 +520,69 @@ def table(runs: list[Run], target_p99: float) -> str:
     return "\n".join(lines)
 
 
+def targets(runs: list[Run], args: argparse.Namespace) -> list[str]:
+    """Issue 14's hub targets, each as a plain "met" / "missed" line (or why it was not run)."""
+    found = {(r.server, r.connections): r for r in runs}
+    lines = []
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    big = found.get(("diquis", args.max_connections))
+    if big is not None and big.connected:
+        lines.append(
+            f"target RSS/conn ≤ {args.target_rss:g} KiB at {big.connections:,} connections: "
+            f"{verdict(big.rss_per_conn_kib <= args.target_rss)} "
+            f"({big.rss_per_conn_kib:.1f} KiB, {big.connected:,} connected)"
+        )
+    else:
+        lines.append("target RSS/conn: not measured (no Diquis run at --max-connections)")
+    ours = found.get(("diquis", args.connections))
+    peer = found.get(("aiosignalr", args.connections))
+    ours_burst = ours.burst() if ours else None
+    peer_burst = peer.burst() if peer else None
+    if ours_burst and peer_burst and peer_burst.msgs_per_s:
+        ratio = ours_burst.msgs_per_s / peer_burst.msgs_per_s
+        lines.append(
+            f"target throughput ≥ {args.target_ratio:g}× aiosignalr at {args.connections:,} "
+            f"connections (burst, delivered msgs/s): {verdict(ratio >= args.target_ratio)} "
+            f"({ratio:.1f}×: {ours_burst.msgs_per_s:,.0f} vs {peer_burst.msgs_per_s:,.0f})"
+        )
+    else:
+        lines.append("target throughput ratio: not measured (needs both servers' burst)")
+    paced = next((s for s in ours.steps if s.rate == args.target_rate), None) if ours else None
+    if paced is not None:
+        ok = paced.p99_ms <= args.target_p99 and paced.delivered == paced.expected
+        lines.append(
+            f"target p99 ≤ {args.target_p99:g} ms at {args.target_rate:g} broadcasts/s, "
+            f"{args.connections:,} connections: {verdict(ok)} "
+            f"(p50 {paced.p50_ms:.1f} ms, p99 {paced.p99_ms:.1f} ms, "
+            f"{paced.delivered:,}/{paced.expected:,} delivered)"
+        )
+        # The floor: the last socket of a broadcast is written one fan-out after the first,
+        # and the clients spend this much CPU on each broadcast's messages.
+        per_broadcast = paced.clients_cpu_s / max(1, paced.broadcasts) * 1000
+        lines.append(
+            f"  floor at that rate: server fan-out {paced.fanout_ms:.1f} ms per broadcast "
+            f"(max {paced.fanout_max_ms:.1f}); the clients need {per_broadcast:.1f} ms of CPU "
+            f"per broadcast ({cpu_us(paced.clients_cpu_s, paced)} µs/msg), the server "
+            f"{cpu_us(paced.server_cpu_s, paced)} µs/delivery"
+        )
+    else:
+        lines.append(
+            f"target p99 at {args.target_rate:g}/s: not measured (add it to --rates, or the ramp "
+            "stopped before it)"
+        )
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default=",".join(SERVERS), help="servers, comma-separated")
+    parser.add_argument(
+        "--only",
+        default=DEFAULT_SERVERS,
+        help=f"servers, comma-separated, of {', '.join(SERVERS)}",
+    )
     parser.add_argument("--connections", type=int, default=5000, help="C for the ramp")
     parser.add_argument(
         "--max-connections", type=int, default=15000, help="C for the memory run (0: skip)"
@@ -521,10 +601,17 @@ def main() -> int:
     )
     parser.add_argument("--payload", type=int, default=64, help="payload bytes per message")
     parser.add_argument("--target-p99", type=float, default=50.0)
-    parser.add_argument("--stop-p99", type=float, default=250.0, help="end the ramp above this")
+    parser.add_argument("--target-rate", type=float, default=8.0, help="paced rate for p99")
+    parser.add_argument("--target-rss", type=float, default=12.0, help="KiB/conn, Diquis")
+    parser.add_argument("--target-ratio", type=float, default=5.0, help="× aiosignalr")
+    parser.add_argument("--stop-p99", type=float, default=1000.0, help="end the ramp above this")
     parser.add_argument("--drain-timeout", type=float, default=30.0)
     parser.add_argument("--connect-timeout", type=float, default=180.0)
-    parser.add_argument("--ws", default="websockets-sansio", help="uvicorn --ws for both servers")
+    parser.add_argument(
+        "--deflate",
+        action="store_true",
+        help="both servers with DIQUIS_WS_DEFLATE=1 (permessage-deflate offered)",
+    )
     parser.add_argument(
         "--pin",
         action=argparse.BooleanOptionalAction,
@@ -557,9 +644,12 @@ def main() -> int:
             runs.append(run)
     print()
     print(table(runs, args.target_p99))
+    print()
+    print("\n".join(targets(runs, args)))
     print(
         f"\n{dt.date.today()} · {os.cpu_count()} CPUs · Python {platform.python_version()} · "
-        f"uvicorn --ws {args.ws} · {args.clients} Node clients"
+        f"diquis serve's uvicorn config{' + deflate' if args.deflate else ''} · "
+        f"{args.clients} Node clients"
         f"{' · pinned' if bench.pin else ''} · {time.monotonic() - started:.0f} s"
     )
     if args.json:

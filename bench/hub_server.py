@@ -1,10 +1,12 @@
-"""A hub server for bench/hub.py, in its own process: ``hub_server.py SERVER PORT [--ws W]``.
+"""A hub server for bench/hub.py, in its own process: ``hub_server.py SERVER PORT``.
 
-SERVER is ``diquis`` (``diquis.realtime.HubServer``) or ``aiosignalr`` (its ASGI app, with
-the text-frame patch below). Both are served the same way: uvicorn, uvloop, httptools, the
-WS implementation given (``websockets-sansio`` unless told), one process, hub at ``/hub``,
-permessage-deflate off unless ``--deflate`` (it costs ~40 KiB of zlib state per connection
-and a compression per message per connection).
+SERVER is ``diquis`` (``diquis.realtime.HubServer``), ``diquis-asgi`` (the same hub with
+uvicorn's plain sans-IO protocol, served over ASGI throughout: the stack before the hub's
+socket takeover, for comparison) or ``aiosignalr`` (its ASGI app, with
+the text-frame patch below). Both are served the same way, with ``diquis serve``'s own
+uvicorn configuration (``diquis.webserver.uvicorn_config``: uvloop, httptools, the sans-IO
+WebSocket implementation, no WS-level pings, permessage-deflate off unless
+``DIQUIS_WS_DEFLATE=1``), one process, hub at ``/hub``.
 Both get the same bare ASGI dispatcher, which also answers the driver's control requests:
 
 * ``GET /bench/count`` — how many hub connections the server holds (handshake done);
@@ -12,7 +14,8 @@ Both get the same bare ASGI dispatcher, which also answers the driver's control 
 * ``POST /bench/broadcast?step=S&rate=R&count=N&size=B`` — broadcast N invocations of
   ``tick(step, seq, sent_ms, payload)`` to every connection, R per second (0: as fast as
   the server goes), B bytes of payload; ``sent_ms`` is ``time.time() * 1000`` taken just
-  before the broadcast call. Answers when the last broadcast call has returned.
+  before the broadcast call. Answers when the last broadcast call has returned, with the
+  mean and longest time one broadcast call took (the server's fan-out).
 """
 
 from __future__ import annotations
@@ -25,8 +28,6 @@ import tracemalloc
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
-
-import uvicorn
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -116,7 +117,7 @@ async def run_broadcasts(
 ) -> dict[str, Any]:
     payload = "x" * size
     start = time.perf_counter()
-    first_ms = last_ms = 0.0
+    first_ms = last_ms = call_total = call_max = 0.0
     for seq in range(count):
         if rate > 0:
             delay = start + seq / rate - time.perf_counter()
@@ -127,12 +128,20 @@ async def run_broadcasts(
         if seq == 0:
             first_ms = sent_ms
         last_ms = sent_ms
+        called = time.perf_counter()
         await broadcast(step, seq, sent_ms, payload)
+        took = time.perf_counter() - called
+        call_total += took
+        call_max = max(call_max, took)
     return {
         "sent": count,
         "first_ms": first_ms,
         "last_ms": last_ms,
         "seconds": time.perf_counter() - start,
+        # How long one broadcast call took: the server's own fan-out (both servers return
+        # once every socket has been written to or its frame queued).
+        "call_ms_mean": call_total / max(1, count) * 1000,
+        "call_ms_max": call_max * 1000,
     }
 
 
@@ -153,7 +162,7 @@ def object_census() -> dict[str, Any]:
 
 
 def front(server: str) -> Callable[..., Awaitable[None]]:
-    hub_app, broadcast, count = diquis_app() if server == "diquis" else aiosignalr_app()
+    hub_app, broadcast, count = aiosignalr_app() if server == "aiosignalr" else diquis_app()
 
     async def respond(send: Send, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -203,26 +212,30 @@ def front(server: str) -> Callable[..., Awaitable[None]]:
 def main() -> None:
     import argparse
 
+    from diquis.settings import ws_deflate
+    from diquis.webserver import serve, uvicorn_config
+
     parser = argparse.ArgumentParser()
-    parser.add_argument("server", choices=["diquis", "aiosignalr"])
+    parser.add_argument("server", choices=["diquis", "diquis-asgi", "aiosignalr"])
     parser.add_argument("port", type=int)
-    parser.add_argument("--ws", default="websockets-sansio", help="uvicorn's --ws")
-    parser.add_argument("--deflate", action="store_true", help="allow permessage-deflate")
     args = parser.parse_args()
-    uvicorn.run(
+    # `diquis serve`'s own configuration (loop, HTTP and WS implementations, deflate, pings,
+    # backlog), read from the same DIQUIS_WS_DEFLATE; only logging differs.
+    config = uvicorn_config(
         front(args.server),
         host="127.0.0.1",
         port=args.port,
-        loop="uvloop",
-        http="httptools",
-        ws=args.ws,
-        ws_per_message_deflate=args.deflate,
+        ws_deflate=ws_deflate(),
         lifespan="on",
         log_level="warning",
         access_log=False,
-        backlog=4096,
         timeout_graceful_shutdown=2,
     )
+    if args.server == "diquis-asgi":
+        # For comparison only: uvicorn's own sans-IO protocol, the hub served over ASGI for
+        # the socket's whole life (what `diquis serve` did before the takeover).
+        config.ws = "websockets-sansio"
+    serve(config)
 
 
 if __name__ == "__main__":

@@ -142,19 +142,20 @@ def _settings_or_exit() -> Any:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from .app import Diquis
     from .hardening import uvicorn_log_config
+    from .webserver import serve, uvicorn_config
 
     settings = _settings_or_exit()
     app = Diquis(settings)
     app.migrate()
     asgi = app.asgi(run_worker=not args.no_worker, worker_options={"concurrency": args.concurrency})
+    config = uvicorn_config(asgi, host=args.host, port=args.port, ws_deflate=settings.ws_deflate,
+                            log_level=args.log_level.lower(), timeout_graceful_shutdown=15,
+                            log_config=uvicorn_log_config(),
+                            **proxy_options(settings.trusted_proxies))  # fmt: skip
     print(f"Diquis is serving on http://{args.host}:{args.port}", flush=True)
-    uvicorn.run(asgi, host=args.host, port=args.port, log_level=args.log_level.lower(),
-                timeout_graceful_shutdown=15, log_config=uvicorn_log_config(),
-                **proxy_options(settings.trusted_proxies))  # fmt: skip
+    serve(config)
     app.close()
     return 0
 

@@ -26,6 +26,11 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     raise SettingsError(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
 
 
+def ws_deflate(env: Mapping[str, str] | None = None) -> bool:
+    """``DIQUIS_WS_DEFLATE``: offer WebSocket permessage-deflate (off unless set to 1)."""
+    return _bool(os.environ if env is None else env, "DIQUIS_WS_DEFLATE")
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -176,6 +181,9 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     #: the bearer token /metrics answers to; None: /metrics is off (404)
     metrics_token: str | None = None
+    #: offer WebSocket permessage-deflate (costs ~40 KiB and a compression per message per
+    #: connection; off, the hub writes one frame to every socket)
+    ws_deflate: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -216,4 +224,5 @@ class Settings:
             trusted_proxies=parse_trusted_proxies(env.get("DIQUIS_TRUSTED_PROXIES", "")),
             max_body_bytes=_int(env, "DIQUIS_MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
             metrics_token=_metrics_token(env),
+            ws_deflate=ws_deflate(env),
         )

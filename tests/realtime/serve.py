@@ -9,7 +9,6 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -25,6 +24,7 @@ from diquis.realtime import (
     jwt_authenticator,
 )
 from diquis.realtime import Hub as BaseHub
+from diquis.webserver import serve, uvicorn_config
 
 SECRET = "conformance-secret-with-enough-bytes-for-hs256"
 
@@ -172,10 +172,14 @@ def build(backplane: str | None) -> Starlette:
 if __name__ == "__main__":
     port = int(sys.argv[1])
     backplane = sys.argv[2] if len(sys.argv) > 2 else None
-    uvicorn.run(
-        build(backplane),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        timeout_graceful_shutdown=1,
+    # The configuration `diquis serve` ships (diquis.webserver), so the official clients'
+    # tests run against the WebSocket stack users get.
+    serve(
+        uvicorn_config(
+            build(backplane),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+        )
     )

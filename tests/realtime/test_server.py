@@ -23,6 +23,7 @@ from diquis.realtime import (
     MemoryBackplane,
     jwt_authenticator,
 )
+from diquis.webserver import uvicorn_options
 from tests.realtime.conftest import SECRET, make_token
 from tests.support.threaded import ThreadedServer
 
@@ -59,10 +60,17 @@ def app_with(*hubs: tuple[str, HubServer]) -> Starlette:
     return Starlette(routes=[HubRoute(path, hub) for path, hub in hubs], lifespan=lifespan)
 
 
+@pytest.fixture(params=["uvicorn-defaults", "diquis-serve"])
+def stack(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """uvicorn as it comes (the hub over ASGI), and as `diquis serve` runs it (the hub takes
+    accepted sockets over: diquis.wsprotocol)."""
+    return uvicorn_options() if request.param == "diquis-serve" else {}
+
+
 @pytest.fixture
-def server():
+def server(stack: dict[str, Any]):
     hub = HubServer(EchoHub, authenticator=jwt_authenticator(SECRET), options=FAST)
-    with ThreadedServer(app_with(("/hub", hub))) as running:
+    with ThreadedServer(app_with(("/hub", hub)), **stack) as running:
         yield running
 
 
@@ -241,7 +249,9 @@ async def test_a_30000_deep_payload_closes_cleanly_with_one_log_line(
     assert lines[0].levelno == logging.INFO
 
 
-async def test_stateful_reconnect_within_the_window_resumes_and_past_it_is_refused():
+async def test_stateful_reconnect_within_the_window_resumes_and_past_it_is_refused(
+    stack: dict[str, Any],
+):
     options = HubOptions(
         keep_alive_interval=5,
         client_timeout=5,
@@ -249,7 +259,7 @@ async def test_stateful_reconnect_within_the_window_resumes_and_past_it_is_refus
         stateful_reconnect_window=0.6,
     )
     hub = HubServer(EchoHub, authenticator=jwt_authenticator(SECRET), options=options)
-    with ThreadedServer(app_with(("/hub", hub))) as server:
+    with ThreadedServer(app_with(("/hub", hub)), **stack) as server:
         async with httpx.AsyncClient(base_url=server.base + "/hub", headers=auth()) as http:
             negotiate = "/negotiate?negotiateVersion=1&useStatefulReconnect=true"
             body = (await http.post(negotiate)).json()
@@ -310,3 +320,46 @@ def test_uvicorn_lines_lose_their_access_tokens():
     assert HubLogFilter().filter(record)
     assert "eyJ" not in record.getMessage()
     assert "access_token=***" in record.getMessage()
+
+
+async def test_a_client_that_stops_reading_is_dropped_and_others_carry_on():
+    """The socket's buffer fills (writes pause), frames pile up in the outbox past
+    max_buffered_bytes, and the server closes that connection; a reading client is served.
+
+    On the shipped stack (the hub owns the socket): its close does not wait for the peer to
+    read (the socket's close timer ends it), so the server also shuts down promptly."""
+    stack = uvicorn_options()
+    options = HubOptions(keep_alive_interval=5, client_timeout=30, max_buffered_bytes=512 * 1024)
+    hub = HubServer(EchoHub, authenticator=jwt_authenticator(SECRET), options=options)
+    with ThreadedServer(app_with(("/hub", hub)), join_timeout=30, **stack) as server:
+        url = f"ws://127.0.0.1:{server.port}/hub?access_token={make_token('bob')}"
+        stalled = await websockets.connect(url, max_queue=1)  # stops reading when full
+        await stalled.send(HANDSHAKE)
+        assert await stalled.recv() == "{}" + RS
+        reader = await ws_open(server)
+        stalled_id = next(c.id for c in list(hub.connections.by_id.values()) if c.user_id == "bob")
+        chunk = "x" * 64 * 1024
+
+        async def flood() -> None:
+            for _ in range(800):  # 50 MiB: more than the kernel's socket buffers take
+                await hub.context.clients.client(stalled_id).send("Flood", chunk)
+                await asyncio.sleep(0)
+            await hub.context.clients.all.send("Still", "here")
+
+        done = asyncio.run_coroutine_threadsafe(flood(), server.loop)
+        await asyncio.wrap_future(done)
+        for _ in range(200):
+            if stalled_id not in hub.connections.by_id:
+                break
+            await asyncio.sleep(0.02)
+        assert stalled_id not in hub.connections.by_id
+        assert await next_messages(reader) == [
+            {"type": 1, "target": "Still", "arguments": ["here"]}
+        ]
+        await reader.close()
+        stalled.transport.abort()
+        for _ in range(250):  # the server sees both sockets go
+            if not server.server.server_state.connections:
+                break
+            await asyncio.sleep(0.02)
+        assert not server.server.server_state.connections

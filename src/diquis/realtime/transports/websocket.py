@@ -12,6 +12,7 @@ from ..eager import start_eagerly
 from ..protocol.base import TransferFormat
 from ..protocol.negotiate import TransportType
 from .base import Transport
+from .direct_websocket import DIRECT, DirectWebSocketTransport
 from .host import (
     Receive,
     Refused,
@@ -105,6 +106,9 @@ class WebSocketTransport(Transport):
             self._writer = None
 
 
+_SOCKETS = (WebSocketTransport, DirectWebSocketTransport)
+
+
 async def deny(scope: Scope, send: Send, status: int, detail: str) -> None:
     """Refuse a WebSocket upgrade with an HTTP status (or a policy close as a fallback).
 
@@ -129,6 +133,17 @@ async def deny(scope: Scope, send: Send, status: int, detail: str) -> None:
         await send({"type": "websocket.close", "code": 1008, "reason": detail[:120]})
 
 
+def _attach(
+    host: TransportHost, connection: HubConnection, transport: Transport, resuming: bool
+) -> None:
+    if resuming:
+        log.debug("connection %s resumed on a new websocket", connection.id)
+        connection.last_received = host.now()
+        connection.resume(transport)
+    else:
+        connection.transport = transport
+
+
 async def serve_websocket(host: TransportHost, scope: Scope, receive: Receive, send: Send) -> None:
     """Run one WebSocket connection from upgrade to close."""
     first = await receive()
@@ -142,26 +157,26 @@ async def serve_websocket(host: TransportHost, scope: Scope, receive: Receive, s
         else:
             connection = host.find_connection(scope, identity)
             previous = connection.transport
-            if connection.resumable and (
-                previous is None or isinstance(previous, WebSocketTransport)
-            ):
+            if connection.resumable and (previous is None or isinstance(previous, _SOCKETS)):
                 # A stateful reconnect: this socket carries on the same connection.
                 resuming = connection.detached_at is not None or previous is not None
-                if isinstance(previous, WebSocketTransport):
+                if isinstance(previous, _SOCKETS):
                     previous.supersede()
             if not resuming and (connection.transport is not None or connection.closed):
                 raise Refused(409, "The connection already has a transport.")
     except Refused as refused:
         await deny(scope, send, refused.status, refused.detail)
         return
-    transport = WebSocketTransport(host, connection, send)
     await send({"type": "websocket.accept"})
-    if resuming:
-        log.debug("connection %s resumed on a new websocket", connection.id)
-        connection.last_received = host.now()
-        connection.resume(transport)
-    else:
-        connection.transport = transport
+    socket = scope.get("extensions", {}).get(DIRECT)
+    if socket is not None:
+        direct = DirectWebSocketTransport(host, connection, socket)
+        if socket.takeover(direct):
+            # The server hands received messages to `direct`; this ASGI call is done.
+            _attach(host, connection, direct, resuming)
+            return
+    transport = WebSocketTransport(host, connection, send)
+    _attach(host, connection, transport, resuming)
     error: str | None = None
     try:
         while not connection.closed:
