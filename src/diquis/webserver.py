@@ -9,8 +9,8 @@ The hub's numbers in the README come from this function, so they are what users 
 * **the sans-IO WebSocket implementation** (uvicorn's ``websockets-sansio``: one protocol
   object per socket, no reader task, no asyncio streams) with the hub's takeover
   (``diquis.wsprotocol``): once the hub accepted a socket it serves it without ASGI, writing
-  one pre-built frame per broadcast to every socket; ``wsproto`` when ``websockets`` is
-  absent.
+  one pre-built frame per broadcast to every socket; plain ASGI WebSockets (``wsproto`` when
+  ``websockets`` is absent) on a uvicorn too old for the takeover.
 * **no WebSocket-level pings**: the hub already pings every connection (SignalR's
   keep-alive) and closes silent ones (its client timeout); uvicorn's own ping would add a
   timer per connection and a second ping stream for nothing.
@@ -37,8 +37,10 @@ def _installed(module: str) -> bool:
 def _websocket_protocol() -> type[Any] | str:
     if not _installed("websockets"):
         return "wsproto"
-    from .wsprotocol import DirectWebSocketProtocol
-
+    try:
+        from .wsprotocol import DirectWebSocketProtocol
+    except ImportError:  # a uvicorn without the sans-IO protocol: plain ASGI WebSockets
+        return "websockets"
     return DirectWebSocketProtocol
 
 
