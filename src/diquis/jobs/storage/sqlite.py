@@ -109,6 +109,9 @@ class SQLiteConnector(Connector):
     def is_unique_violation(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
 
+    def is_connection_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.OperationalError | sqlite3.InterfaceError)
+
     def driver_connection(self, connection: Any) -> Any:
         raw = _unwrap(connection)
         if not isinstance(raw, sqlite3.Connection):

@@ -60,6 +60,22 @@ class Storage(abc.ABC):
     def create_job(self, job: NewJob, now: float, connection: Any = None) -> tuple[int, bool]:
         """Insert ``job`` (in the caller's transaction if given); (id, created?)."""
 
+    def create_jobs(self, jobs: Sequence[NewJob], now: float) -> list[tuple[int, bool] | Exception]:
+        """Insert ``jobs`` in as few commits as the store can (a group commit).
+
+        Each entry is that job's (id, created?) or the error that job alone raised (a
+        missing parent, a bad value); the others are stored regardless. If a commit
+        fails, this raises and no job of that commit may be counted as stored. Here: one
+        commit per job; SQL stores share one.
+        """
+        results: list[tuple[int, bool] | Exception] = []
+        for job in jobs:
+            try:
+                results.append(self.create_job(job, now))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
     async def acreate_job(self, connection: Any, job: NewJob, now: float) -> tuple[int, bool]:
         """:meth:`create_job` in a caller's async transaction (PostgreSQL only)."""
         from ..errors import ConfigurationError

@@ -1,0 +1,183 @@
+"""Group commit: concurrent aenqueue/aschedule/acontinue_with share commits, each caller
+still gets its own result (or its own error), and a failed commit fails the whole batch."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+
+from diquis.jobs import JobEngine, JobNotFoundError, State
+from diquis.jobs.model import NewJob
+
+from . import targets
+
+
+class CommitFailed(Exception):
+    """What the patched commit raises."""
+
+
+def record_batches(engine: JobEngine) -> list[int]:
+    """Patch the engine's storage to note the size of every group commit it makes."""
+    storage = engine.storage
+    sizes: list[int] = []
+    real = storage.create_jobs
+
+    def create_jobs(jobs: Sequence[NewJob], now: float) -> list[Any]:
+        sizes.append(len(jobs))
+        return real(jobs, now)
+
+    storage.create_jobs = create_jobs  # type: ignore[method-assign]
+    return sizes
+
+
+def stored(engine: JobEngine, url: str, job_id: int) -> State:
+    """The job's state as a fresh engine on the same store reads it (memory: this one)."""
+    if url.startswith("memory"):
+        return engine.get(job_id).state
+    other = JobEngine(url, migrate=False)
+    try:
+        return other.get(job_id).state
+    finally:
+        other.close()
+
+
+async def test_concurrent_callers_share_one_commit_and_are_durable(
+    engine: JobEngine, storage_url: str
+) -> None:
+    targets.register_all(engine)
+    sizes = record_batches(engine)
+    ids = await asyncio.gather(*(engine.aenqueue(targets.add, i, i) for i in range(50)))
+    assert sizes == [50]
+    assert len(set(ids)) == 50
+    for i, job_id in enumerate(ids):
+        assert stored(engine, storage_url, job_id) is State.ENQUEUED
+        job = engine.get(job_id)
+        assert job.args == [i, i] and [h.state for h in job.history] == [State.ENQUEUED]
+    # a lone caller waits for nobody: its batch is its own job
+    await engine.aenqueue(targets.add, 1, 1)
+    assert sizes == [50, 1]
+
+
+async def test_schedules_continuations_and_tags_in_one_batch(engine: JobEngine) -> None:
+    targets.register_all(engine)
+    parent = engine.enqueue(targets.add, 0, 0)
+    sizes = record_batches(engine)
+    plain, later, child, tagged = await asyncio.gather(
+        engine.aenqueue(targets.add, 1, 2),
+        engine.aschedule(targets.add, 3, 4, delay=60),
+        engine.acontinue_with(parent, targets.add, 5, 6),
+        engine.aenqueue(targets.add, 7, 8, tags=["t:a", "t:b"]),
+    )
+    assert sizes == [4]
+    assert engine.get(plain).state is State.ENQUEUED
+    assert engine.get(later).state is State.SCHEDULED
+    assert engine.get(child).state is State.AWAITING
+    assert engine.get(tagged).tags == ("t:a", "t:b")
+    assert engine.get(plain).tags == ()
+
+
+async def test_a_unique_key_clash_answers_only_its_caller(engine: JobEngine) -> None:
+    targets.register_all(engine)
+    live = engine.enqueue(targets.add, 0, 0, unique_key="taken")
+    sizes = record_batches(engine)
+    results = await asyncio.gather(
+        *(engine.aenqueue(targets.add, i, i) for i in range(5)),
+        engine.aenqueue(targets.add, 9, 9, unique_key="taken"),
+        engine.aenqueue(targets.add, 8, 8, unique_key="fresh"),
+        engine.aenqueue(targets.add, 7, 7, unique_key="fresh"),
+    )
+    assert sizes == [8]
+    plain, clash, fresh, again = results[:5], results[5], results[6], results[7]
+    assert clash == live
+    assert again == fresh and fresh not in plain and live not in plain
+    assert len(set(plain)) == 5
+    assert engine.get(fresh).args == [8, 8]
+    assert all(engine.get(j).state is State.ENQUEUED for j in plain)
+
+
+async def test_an_invalid_job_fails_only_its_caller(engine: JobEngine, storage_url: str) -> None:
+    targets.register_all(engine)
+    sizes = record_batches(engine)
+    results = await asyncio.gather(
+        *(engine.aenqueue(targets.add, i, i) for i in range(5)),
+        engine.acontinue_with(10**9, targets.add, 1, 1),
+        *(engine.aenqueue(targets.add, i, i) for i in range(5, 10)),
+        return_exceptions=True,
+    )
+    assert sizes == [11]
+    assert isinstance(results[5], JobNotFoundError)
+    ok = [r for i, r in enumerate(results) if i != 5]
+    assert all(isinstance(r, int) for r in ok) and len(set(ok)) == 10
+    for job_id in ok:
+        assert isinstance(job_id, int)
+        assert stored(engine, storage_url, job_id) is State.ENQUEUED
+
+
+@pytest.mark.needs_database
+async def test_a_failed_commit_fails_every_caller_of_the_batch(
+    engine: JobEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    targets.register_all(engine)
+    connector = engine.storage.connector  # type: ignore[attr-defined]
+    real = connector.transaction
+
+    @contextlib.contextmanager
+    def failing(write: bool = True) -> Iterator[Any]:
+        with real(write) as conn:  # the error rolls the real transaction back
+            yield conn
+            raise CommitFailed("the commit did not happen")
+
+    monkeypatch.setattr(connector, "transaction", failing)
+    results = await asyncio.gather(
+        *(engine.aenqueue(targets.add, i, i) for i in range(20)), return_exceptions=True
+    )
+    assert all(isinstance(r, CommitFailed) for r in results)
+    monkeypatch.setattr(connector, "transaction", real)
+    assert engine.monitoring.count_jobs() == 0  # nothing stored that a caller was not told of
+    assert isinstance(await engine.aenqueue(targets.add, 1, 1), int)  # and it goes on
+
+
+async def test_close_writes_what_callers_wait_for(engine: JobEngine, storage_url: str) -> None:
+    targets.register_all(engine)
+    tasks = [asyncio.create_task(engine.aenqueue(targets.add, i, i)) for i in range(20)]
+    await asyncio.sleep(0)  # every task has queued its job; no commit has run yet
+    engine.close()
+    ids = await asyncio.gather(*tasks)
+    assert len(set(ids)) == 20
+    for job_id in ids:
+        assert stored(engine, storage_url, job_id) is State.ENQUEUED
+    assert isinstance(await engine.aenqueue(targets.add, 1, 1), int)  # usable again
+
+
+async def test_callers_on_other_event_loops_share_the_writer(
+    engine: JobEngine, storage_url: str
+) -> None:
+    targets.register_all(engine)
+    found: list[int] = []
+    lock = threading.Lock()
+
+    def in_thread(k: int) -> None:
+        async def run() -> list[int]:
+            return list(
+                await asyncio.gather(*(engine.aenqueue(targets.add, k, i) for i in range(25)))
+            )
+
+        ids = asyncio.run(run())
+        with lock:
+            found.extend(ids)
+
+    threads = [threading.Thread(target=in_thread, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    mine = await asyncio.gather(*(engine.aenqueue(targets.add, 9, i) for i in range(25)))
+    for t in threads:
+        t.join()
+    everything = found + list(mine)
+    assert len(set(everything)) == 100
+    for job_id in everything:
+        assert stored(engine, storage_url, job_id) is State.ENQUEUED
