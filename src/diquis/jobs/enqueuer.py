@@ -1,9 +1,9 @@
 """Group commit for async enqueues: coroutines that enqueue at once share one commit.
 
-``aenqueue`` puts its job in the engine's :class:`GroupCommitter` and awaits a future.
-If no commit is under way, the caller's event loop is asked (``call_soon``) to write
-the queue: that callback runs after the coroutines that are ready now, so everyone
-enqueueing in this turn of the loop joins the batch, and a lone caller waits for nobody.
+``aenqueue`` puts its job in the engine's :class:`GroupCommitter`. The first caller of a
+batch yields to its event loop once, so that every coroutine ready to run now joins the
+batch, then writes it; the others await a future. A lone caller waits for nobody (its
+batch is its own job), and callers that come while a batch is written form the next.
 The batch is stored with :meth:`Storage.create_jobs` in one transaction (a job that
 fails alone, e.g. a missing parent, fails only its caller; a failed commit fails every
 caller of the batch), and each future is settled after the commit: a caller returns only
@@ -51,11 +51,16 @@ class GroupCommitter:
         future: asyncio.Future[tuple[int, bool]] = loop.create_future()
         with self._lock:
             queue = self._pending.get(loop)
+            leader = queue is None
             if queue is None:
                 queue = self._pending[loop] = []
-                loop.call_soon(self._drain, loop)
             queue.append((job, future))
-        return await future
+        if leader:  # the first caller of this batch writes it
+            try:
+                await asyncio.sleep(0)  # one turn of the loop: who is ready now joins
+            finally:  # even if cancelled: the others wait for this commit
+                self._drain(loop)
+        return await future  # the leader's is settled already: no further wait
 
     def close(self) -> None:
         """Write every job still queued, from the caller's thread."""

@@ -8,6 +8,7 @@ code.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,17 @@ from .retry import RetryPolicy
 RESERVED_OPTIONS = frozenset({"queue", "tags", "unique_key", "connection", "delay", "at", "on"})
 
 Activator = Callable[[type[Any]], Any]
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_arity(signature: inspect.Signature) -> int:
+    """How many positional arguments fill the signature exactly (-1: not that simple)."""
+    params = signature.parameters.values()
+    if all(p.kind in _POSITIONAL and p.default is p.empty for p in params):
+        return len(signature.parameters)
+    return -1
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,8 @@ class Target:
 
     def check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Raise JobArgumentError if the arguments do not fit the target's signature."""
+        if not kwargs and len(args) == _plain_arity(self.signature):
+            return  # the common case, decided without binding (enqueue's hot path)
         try:
             self.signature.bind(*args, **kwargs)
         except TypeError as exc:
