@@ -181,3 +181,41 @@ async def test_callers_on_other_event_loops_share_the_writer(
     assert len(set(everything)) == 100
     for job_id in everything:
         assert stored(engine, storage_url, job_id) is State.ENQUEUED
+
+
+async def test_a_dropped_postgresql_connection_fails_the_batch_and_recovers(
+    postgres_url: str,
+) -> None:
+    import psycopg
+
+    def count() -> int:
+        with psycopg.connect(postgres_url) as conn:
+            row = conn.execute("SELECT count(*) FROM diquis_jobs").fetchone()
+            assert row is not None
+            return int(row[0])
+
+    engine = JobEngine(postgres_url)
+    targets.register_all(engine)
+    try:
+        await asyncio.gather(*(engine.aenqueue(targets.add, i, i) for i in range(10)))
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(  # every pooled connection of the engine dies
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        results = await asyncio.gather(
+            *(engine.aenqueue(targets.add, i, i) for i in range(20)), return_exceptions=True
+        )
+        assert all(isinstance(r, psycopg.OperationalError) for r in results), results
+        assert count() == 10  # the failed batch left nothing behind
+        for _ in range(10):  # the pool drops each dead connection as it meets it
+            done = await asyncio.gather(
+                *(engine.aenqueue(targets.add, 1, 1) for _ in range(5)), return_exceptions=True
+            )
+            if all(isinstance(r, int) for r in done):
+                break
+            assert all(isinstance(r, psycopg.OperationalError) for r in done)
+        assert len(set(done)) == 5
+        assert count() == 15
+    finally:
+        engine.close()
