@@ -26,15 +26,6 @@ Activator = Callable[[type[Any]], Any]
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
-@functools.lru_cache(maxsize=1024)
-def _plain_arity(signature: inspect.Signature) -> int:
-    """How many positional arguments fill the signature exactly (-1: not that simple)."""
-    params = signature.parameters.values()
-    if all(p.kind in _POSITIONAL and p.default is p.empty for p in params):
-        return len(signature.parameters)
-    return -1
-
-
 @dataclass(frozen=True)
 class Target:
     """A registered job target: a function, or a method of a class built per run."""
@@ -52,9 +43,17 @@ class Target:
     #: mutex, limits and partition its jobs are claimed under
     concurrency: Concurrency = NO_RULES
 
+    @functools.cached_property
+    def plain_arity(self) -> int:
+        """How many positional arguments fill the signature exactly (-1: not that simple)."""
+        params = self.signature.parameters.values()
+        if all(p.kind in _POSITIONAL and p.default is p.empty for p in params):
+            return len(params)
+        return -1
+
     def check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Raise JobArgumentError if the arguments do not fit the target's signature."""
-        if not kwargs and len(args) == _plain_arity(self.signature):
+        if not kwargs and len(args) == self.plain_arity:
             return  # the common case, decided without binding (enqueue's hot path)
         try:
             self.signature.bind(*args, **kwargs)
