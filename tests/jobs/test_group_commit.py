@@ -219,3 +219,25 @@ async def test_a_dropped_postgresql_connection_fails_the_batch_and_recovers(
         assert count() == 15
     finally:
         engine.close()
+
+
+async def test_a_statement_error_on_postgresql_fails_only_its_caller(postgres_url: str) -> None:
+    import psycopg
+
+    engine = JobEngine(postgres_url)
+    targets.register_all(engine)
+    try:
+        sizes = record_batches(engine)
+        results = await asyncio.gather(
+            *(engine.aenqueue(targets.add, i, i) for i in range(5)),
+            engine.aenqueue(targets.add, 9, 9, tags=["nul\x00byte"]),  # text cannot hold NUL
+            engine.aenqueue(targets.add, 8, 8, unique_key="k"),
+            return_exceptions=True,
+        )
+        assert sizes == [7]
+        assert isinstance(results[5], psycopg.DataError)
+        ok = [r for i, r in enumerate(results) if i != 5]
+        assert all(isinstance(r, int) for r in ok) and len(set(ok)) == 6
+        assert engine.monitoring.count_jobs() == 6
+    finally:
+        engine.close()

@@ -393,7 +393,9 @@ class PostgresStorage(SqlStorage):
                 if self.connector.is_connection_error(exc):
                     raise
                 conn.rollback()
-                return self._one_by_one(jobs, now)
+                results = []
+        if not results:  # one statement failed and took the batch with it: one by one
+            return self._one_by_one(jobs, now)
         return results  # committed as the block ended; a failed commit raised instead
 
     @staticmethod
