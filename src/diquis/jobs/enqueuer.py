@@ -11,8 +11,10 @@ once its job is durable.
 
 The write runs on the event loop's thread, as a plain ``enqueue()`` call from async code
 would: that is what makes a lone ``aenqueue`` as fast as ``enqueue`` (no thread hop
-there and back) — the loop is held for one commit per batch, not one per job. Each event
-loop has its own queue, so callers on one loop never wait for another loop to run.
+there and back) — the loop is held for one commit per batch, not one per job (and, like
+``enqueue()``, for as long as the database makes that commit wait: another process's
+SQLite write lock, a PostgreSQL row lock on a parent or unique key). Each event loop has
+its own queue, so callers on one loop never wait for another loop to run.
 """
 
 from __future__ import annotations
