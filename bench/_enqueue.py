@@ -178,7 +178,7 @@ def table(rates: dict[str, dict[str, float]], peers: dict[str, float | None]) ->
         peer_name = PEERS[storage]
         peer = peers.get(peer_name)
         for what, rate in rows.items():
-            vs_peer = f"{rate / peer:.2f} ({peer_name})" if peer else "—"
+            vs_peer = f"{rate / peer:.2f} ({peer_name})" if peer and what != BARE else "—"
             lines.append(f"| {storage} | {what} | {rate:,.0f} | {rate / bare:.2f} | {vs_peer} |")
     return "\n".join(lines)
 

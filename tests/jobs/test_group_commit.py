@@ -133,8 +133,12 @@ async def test_a_failed_commit_fails_every_caller_of_the_batch(
             raise CommitFailed("the commit did not happen")
 
     monkeypatch.setattr(connector, "transaction", failing)
+    # (a unique key keeps PostgreSQL on its transaction path: a batch of plain jobs is one
+    # autocommit statement there, whose failures the dropped-connection test covers)
     results = await asyncio.gather(
-        *(engine.aenqueue(targets.add, i, i) for i in range(20)), return_exceptions=True
+        *(engine.aenqueue(targets.add, i, i) for i in range(20)),
+        engine.aenqueue(targets.add, 0, 0, unique_key="u"),
+        return_exceptions=True,
     )
     assert all(isinstance(r, CommitFailed) for r in results)
     monkeypatch.setattr(connector, "transaction", real)

@@ -370,6 +370,15 @@ class PostgresStorage(SqlStorage):
             return super().create_jobs(jobs, now)
         plain = [i for i, j in enumerate(jobs) if j.parent_id is None and j.unique_key is None]
         other = sorted(set(range(len(jobs))) - set(plain))
+        if not other:  # one statement, its own transaction: a single round trip
+            try:
+                with self.connector.autocommit() as conn:
+                    many = self._insert_many(conn, jobs, now)
+                    return [(int(r[0]), True) for r in sorted(many.fetchall())]
+            except psycopg.Error as exc:
+                if self.connector.is_connection_error(exc):
+                    raise
+                return self._one_by_one(jobs, now)
         results: list[tuple[int, bool] | Exception] = [ConfigurationError("not written")] * len(
             jobs
         )
