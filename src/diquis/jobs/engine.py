@@ -80,7 +80,12 @@ class JobEngine:
         self.recurring = RecurringJobs(self)
         self._wakers: set[Waker] = set()  # idle servers of this process, poked on enqueue
         self._migrated = False
-        self._committer = GroupCommitter(self._write_batch, self._after_batch)
+        self._committer = GroupCommitter(
+            lambda jobs: self.storage.create_jobs_nowait(jobs, self.now()),
+            lambda jobs: self.storage.acreate_jobs(jobs, self.now()),
+            lambda jobs: self.storage.create_jobs(jobs, self.now()),
+            self._after_batch,
+        )
 
     # -- storage ------------------------------------------------------------------------
 
@@ -244,9 +249,6 @@ class JobEngine:
         if created and connection is None and job.state is State.ENQUEUED:
             self.poke()
         return job_id
-
-    def _write_batch(self, jobs: Sequence[NewJob]) -> Sequence[Result]:
-        return self.storage.create_jobs(jobs, self.now())
 
     def _after_batch(self, jobs: Sequence[NewJob], results: Sequence[Result]) -> None:
         # once per commit: a new Enqueued job, or a continuation (its parent may be done)
