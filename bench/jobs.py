@@ -44,6 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _enqueue import report as enqueue_report
 from _peers import BENCH_DIR, Backend, PostgresStore, RedisStore, make_backends
 
 TARGETS = {"enqueue": 3000.0, "drain": 10000.0, "p50": 2.0}
@@ -505,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\nDiquis pickup from its own rows (started_at - enqueued_at):")
         for r in rows:
             print(f"- {r.backend}: p50 {fmt_ms(r.row_p50)} ms, p99 {fmt_ms(r.row_p99)} ms")
+    pg = args.pg_url if "diquis-postgres" in names else None  # rows next to a bare insert
+    print(enqueue_report(pg, min(args.jobs, 5000), {r.backend: r.enqueue_rate for r in results}))
     if args.json:
         args.json.write_text(
             json.dumps(

@@ -6,13 +6,14 @@ import asyncio
 import datetime as dt
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .batches import BatchBuilder
 from .concurrency import Concurrency, check_queue_limit
 from .context import JobFilter
+from .enqueuer import GroupCommitter, Result
 from .errors import JobArgumentError, JobNotFoundError
 from .model import Batch, Job, NewJob, StateChange
 from .monitoring import MonitoringApi
@@ -79,6 +80,12 @@ class JobEngine:
         self.recurring = RecurringJobs(self)
         self._wakers: set[Waker] = set()  # idle servers of this process, poked on enqueue
         self._migrated = False
+        self._committer = GroupCommitter(
+            lambda jobs: self.storage.create_jobs_nowait(jobs, self.now()),
+            lambda jobs: self.storage.acreate_jobs(jobs, self.now()),
+            lambda jobs: self.storage.create_jobs(jobs, self.now()),
+            self._after_batch,
+        )
 
     # -- storage ------------------------------------------------------------------------
 
@@ -101,7 +108,8 @@ class JobEngine:
         return self.storage.monitoring
 
     def close(self) -> None:
-        """Close the storage's connections."""
+        """Write the async enqueues still queued, then close the storage's connections."""
+        self._committer.close()
         if self._storage is not None:
             self._storage.close()
 
@@ -242,6 +250,20 @@ class JobEngine:
             self.poke()
         return job_id
 
+    def _after_batch(self, jobs: Sequence[NewJob], results: Sequence[Result]) -> None:
+        # once per commit: a new Enqueued job, or a continuation (its parent may be done)
+        if any(
+            not isinstance(r, BaseException)
+            and r[1]
+            and (job.state is State.ENQUEUED or job.parent_id is not None)
+            for job, r in zip(jobs, results, strict=True)
+        ):
+            self.poke()
+
+    async def _asubmit(self, job: NewJob) -> int:
+        job_id, _ = await self._committer.submit(job)
+        return job_id
+
     def add_waker(self, waker: Waker) -> None:
         """Have :meth:`poke` wake ``waker`` (a server of this process, while it runs)."""
         self._wakers.add(waker)
@@ -296,6 +318,20 @@ class JobEngine:
         **kwargs: Any,
     ) -> int:
         """Create a job that runs after ``delay`` (seconds or timedelta) or ``at`` a time."""
+        job = self._scheduled_job(target, args, kwargs, delay, at, queue, tags, unique_key)
+        return self._create(job, connection)
+
+    def _scheduled_job(
+        self,
+        target: Callable[..., Any] | str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        delay: float | dt.timedelta | None,
+        at: dt.datetime | None,
+        queue: str | None,
+        tags: Iterable[str],
+        unique_key: str | None,
+    ) -> NewJob:
         if (delay is None) == (at is None):
             raise JobArgumentError("schedule() needs exactly one of delay= or at=")
         if delay is not None:
@@ -304,7 +340,7 @@ class JobEngine:
         else:
             assert at is not None
             when = _epoch(at)
-        job = self._new_job(
+        return self._new_job(
             target,
             args,
             kwargs,
@@ -315,7 +351,6 @@ class JobEngine:
             scheduled_at=when,
             reason=f"Scheduled for {dt.datetime.fromtimestamp(when, dt.UTC).isoformat()}",
         )
-        return self._create(job, connection)
 
     def continue_with(
         self,
@@ -331,9 +366,26 @@ class JobEngine:
         **kwargs: Any,
     ) -> int:
         """Create a job that starts when ``parent_id`` succeeds (``on="any"``: ends any way)."""
+        job = self._continuation_job(parent_id, target, args, kwargs, on, queue, tags, unique_key)
+        job_id = self._create(job, connection)
+        if connection is None:
+            self.poke()
+        return job_id
+
+    def _continuation_job(
+        self,
+        parent_id: int,
+        target: Callable[..., Any] | str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        on: str,
+        queue: str | None,
+        tags: Iterable[str],
+        unique_key: str | None,
+    ) -> NewJob:
         if on not in ("succeeded", "any"):
             raise JobArgumentError(f"on= must be 'succeeded' or 'any', got {on!r}")
-        job = self._new_job(
+        return self._new_job(
             target,
             args,
             kwargs,
@@ -344,10 +396,6 @@ class JobEngine:
             parent_id=int(parent_id),
             on=on,
         )
-        job_id = self._create(job, connection)
-        if connection is None:
-            self.poke()
-        return job_id
 
     async def aenqueue(
         self,
@@ -360,7 +408,11 @@ class JobEngine:
         connection: Any = None,
         **kwargs: Any,
     ) -> int:
-        """:meth:`enqueue` for async code; ``connection`` may be a psycopg AsyncConnection."""
+        """:meth:`enqueue` for async code; ``connection`` may be a psycopg AsyncConnection.
+
+        Without ``connection``, concurrent calls share commits (see :mod:`.enqueuer`);
+        each returns once its own job is durable.
+        """
         job = self._new_job(
             target,
             args,
@@ -370,7 +422,9 @@ class JobEngine:
             tags=tags,
             unique_key=unique_key,
         )
-        if connection is not None and _is_async_connection(connection):
+        if connection is None:
+            return await self._asubmit(job)
+        if _is_async_connection(connection):
             return await self._acreate(job, connection)
         return await asyncio.to_thread(self._create, job, connection)
 
@@ -390,19 +444,9 @@ class JobEngine:
         unique_key: str | None = None,
         **kwargs: Any,
     ) -> int:
-        """:meth:`schedule` for async code (run in a thread)."""
-        return await asyncio.to_thread(
-            lambda: self.schedule(
-                target,
-                *args,
-                delay=delay,
-                at=at,
-                queue=queue,
-                tags=tags,
-                unique_key=unique_key,
-                **kwargs,
-            )
-        )
+        """:meth:`schedule` for async code (concurrent calls share commits, as aenqueue's)."""
+        job = self._scheduled_job(target, args, kwargs, delay, at, queue, tags, unique_key)
+        return await self._asubmit(job)
 
     async def acontinue_with(
         self,
@@ -416,19 +460,9 @@ class JobEngine:
         unique_key: str | None = None,
         **kwargs: Any,
     ) -> int:
-        """:meth:`continue_with` for async code (run in a thread)."""
-        return await asyncio.to_thread(
-            lambda: self.continue_with(
-                parent_id,
-                target,
-                *args,
-                on=on,
-                queue=queue,
-                tags=tags,
-                unique_key=unique_key,
-                **kwargs,
-            )
-        )
+        """:meth:`continue_with` for async code (concurrent calls share commits)."""
+        job = self._continuation_job(parent_id, target, args, kwargs, on, queue, tags, unique_key)
+        return await self._asubmit(job)
 
     # -- steering jobs ------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ code.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from .retry import RetryPolicy
 RESERVED_OPTIONS = frozenset({"queue", "tags", "unique_key", "connection", "delay", "at", "on"})
 
 Activator = Callable[[type[Any]], Any]
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,18 @@ class Target:
     #: mutex, limits and partition its jobs are claimed under
     concurrency: Concurrency = NO_RULES
 
+    @functools.cached_property
+    def plain_arity(self) -> int:
+        """How many positional arguments fill the signature exactly (-1: not that simple)."""
+        params = self.signature.parameters.values()
+        if all(p.kind in _POSITIONAL and p.default is p.empty for p in params):
+            return len(params)
+        return -1
+
     def check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Raise JobArgumentError if the arguments do not fit the target's signature."""
+        if not kwargs and len(args) == self.plain_arity:
+            return  # the common case, decided without binding (enqueue's hot path)
         try:
             self.signature.bind(*args, **kwargs)
         except TypeError as exc:

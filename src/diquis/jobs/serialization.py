@@ -103,7 +103,9 @@ def dumps_args(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> tup
     encoded_kwargs = {k: _to_json(v, f"kwargs[{k!r}]") for k, v in kwargs.items()}
     return (
         json.dumps(encoded_args, separators=(",", ":"), ensure_ascii=False),
-        json.dumps(encoded_kwargs, separators=(",", ":"), ensure_ascii=False),
+        json.dumps(encoded_kwargs, separators=(",", ":"), ensure_ascii=False)
+        if encoded_kwargs
+        else "{}",
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from ..model import StateChange
@@ -66,6 +66,22 @@ class Connector(abc.ABC):
     def is_unique_violation(self, exc: BaseException) -> bool:
         """Whether ``exc`` is this driver's unique-constraint error."""
         return False
+
+    def is_connection_error(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the database (not one statement's data) failed."""
+        return False
+
+    @contextlib.contextmanager
+    def savepoint(self, conn: Any) -> Iterator[None]:
+        """A block whose writes are undone alone if it raises (the transaction goes on)."""
+        conn.execute("SAVEPOINT diquis_job")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK TO SAVEPOINT diquis_job")
+            conn.execute("RELEASE SAVEPOINT diquis_job")
+            raise
+        conn.execute("RELEASE SAVEPOINT diquis_job")
 
     @abc.abstractmethod
     def driver_connection(self, connection: Any) -> Any:

@@ -15,13 +15,14 @@ from typing import Any
 
 import psycopg
 import psycopg.errors
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import ConfigurationError, JobNotFoundError
+from ..errors import ConfigurationError, JobError, JobNotFoundError
 from ..model import ClaimedJob, NewJob, Outcome, StateChange
 from ..monitoring import stats_bucket
 from ..states import CLAIM, START_CONTINUATION, SUCCEED, State
 from .connector import Connector, Waker
+from .loop_connections import LoopConnections
 from .schema import PG_SCHEMA
 from .sql import SqlStorage
 from .statements import CLAIM_COLUMNS, LIVE_SQL
@@ -86,6 +87,42 @@ _INSERT_JOB = (
     .format(**_S)
     .replace("%%(", "%(")
 )
+
+# plain jobs (no parent, no unique key, no batch) of a group commit, in one statement: rows
+# as arrays; ids follow the rows' order (one sequence, inserted in order), which ties each
+# tag to its job
+_INSERT_MANY = """
+WITH d AS (
+    SELECT * FROM unnest(%(targets)s::text[], %(args)s::text[], %(kwargs)s::text[],
+        %(queues)s::text[], %(states)s::text[], %(reasons)s::text[], %(scheduled)s::float8[],
+        %(recurring)s::text[], %(mutex)s::text[], %(limit_n)s::int[], %(rate_key)s::text[],
+        %(rate_n)s::int[], %(rate_period)s::float8[], %(partition)s::text[], %(gated)s::int[])
+        WITH ORDINALITY AS d(target, args, kwargs, queue, state, reason, scheduled_at,
+            recurring_id, mutex_key, limit_n, rate_key, rate_n, rate_period, partition_key,
+            gated, ord)
+),
+ins AS (
+    INSERT INTO diquis_jobs (target, args, kwargs, queue, state, reason, created_at,
+        scheduled_at, enqueued_at, recurring_id, mutex_key, limit_n, rate_key, rate_n,
+        rate_period, partition_key, gated)
+    SELECT target, args, kwargs, queue, state, reason, %(now)s, scheduled_at,
+        CASE WHEN state = '{ENQUEUED}' THEN %(now)s END, recurring_id, mutex_key, limit_n,
+        rate_key, rate_n, rate_period, partition_key, gated
+    FROM d ORDER BY ord
+    RETURNING id, state, reason
+),
+n AS (SELECT id, row_number() OVER (ORDER BY id) AS ord FROM ins),
+h AS (
+    INSERT INTO diquis_job_history (job_id, state, at, reason)
+    SELECT id, state, %(now)s, reason FROM ins
+),
+t AS (
+    INSERT INTO diquis_job_tags (tag, job_id)
+    SELECT tg.tag, n.id FROM unnest(%(tags)s::text[], %(tag_rows)s::bigint[]) AS tg(tag, ord)
+    JOIN n ON n.ord = tg.ord ON CONFLICT DO NOTHING
+)
+SELECT id FROM ins ORDER BY id
+""".replace("{ENQUEUED}", State.ENQUEUED.value)
 
 _CLAIM = f"""
 WITH c AS (
@@ -211,11 +248,25 @@ class PostgresConnector(Connector):
         with self.pool.connection() as conn:
             yield conn
 
+    @contextlib.contextmanager
+    def autocommit(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection where each statement commits alone: one round trip each."""
+        with self.pool.connection() as conn:
+            conn.autocommit = True
+            try:
+                yield conn
+            finally:
+                if not conn.closed:
+                    conn.autocommit = False
+
     def sql(self, query: str) -> str:
         return query.replace("?", "%s")
 
     def is_unique_violation(self, exc: BaseException) -> bool:
         return isinstance(exc, psycopg.errors.UniqueViolation)
+
+    def is_connection_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError | PoolTimeout)
 
     def driver_connection(self, connection: Any) -> Any:
         inner = getattr(connection, "connection", None)
@@ -269,6 +320,11 @@ class PostgresStorage(SqlStorage):
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         super().__init__(PostgresConnector(url, pool_size=pool_size))
         self.url = url
+        self._loop_connections = LoopConnections(url)  # group commits, one per event loop
+
+    def close(self) -> None:
+        self._loop_connections.close()
+        super().close()
 
     # -- hot paths in one statement each -------------------------------------------------
 
@@ -303,12 +359,196 @@ class PostgresStorage(SqlStorage):
         rows = conn.execute(_INSERT_JOB, self._insert_params(job, now)).fetchall()
         return self._inserted(conn, job, rows)
 
+    def create_job(self, job: NewJob, now: float, connection: Any = None) -> tuple[int, bool]:
+        if connection is not None or job.batch_id is not None or job.parent_batch_id is not None:
+            return super().create_job(job, now, connection)
+        # one statement is its own transaction: no BEGIN and COMMIT round trips
+        with self.connector.autocommit() as conn:
+            return self.insert_job(conn, job, now)
+
+    def create_jobs(self, jobs: Sequence[NewJob], now: float) -> list[tuple[int, bool] | Exception]:
+        """All jobs in one transaction, their statements pipelined (two round trips in all).
+
+        :data:`_INSERT_JOB` reports taken keys and missing parents as rows, so a statement
+        fails only on something exceptional; then nothing is kept and each job is tried
+        alone, so only the faulty one fails.
+        """
+        in_batches = any(j.batch_id is not None or j.parent_batch_id is not None for j in jobs)
+        if len(jobs) == 1 or in_batches:
+            return super().create_jobs(jobs, now)
+        plain = [i for i, j in enumerate(jobs) if j.parent_id is None and j.unique_key is None]
+        other = sorted(set(range(len(jobs))) - set(plain))
+        if not other:  # one statement, its own transaction: a single round trip
+            try:
+                with self.connector.autocommit() as conn:
+                    many = self._insert_many(conn, jobs, now)
+                    return [(int(r[0]), True) for r in sorted(many.fetchall())]
+            except psycopg.Error as exc:
+                if self.connector.is_connection_error(exc):
+                    raise
+                return self._one_by_one(jobs, now)
+        results: list[tuple[int, bool] | Exception] = [ConfigurationError("not written")] * len(
+            jobs
+        )
+        with self.transaction() as conn:
+            try:
+                with conn.pipeline():
+                    many = self._insert_many(conn, [jobs[i] for i in plain], now)
+                    cursors = [
+                        conn.execute(_INSERT_JOB, self._insert_params(jobs[i], now)) for i in other
+                    ]
+                if many is not None:
+                    ids = sorted(r[0] for r in many.fetchall())
+                    for i, job_id in zip(plain, ids, strict=True):
+                        results[i] = (int(job_id), True)
+                for i, cur in zip(other, cursors, strict=True):
+                    try:
+                        results[i] = self._inserted(conn, jobs[i], cur.fetchall())
+                    except JobError as exc:  # a missing parent: that caller's error alone
+                        results[i] = exc
+            except psycopg.Error as exc:
+                if self.connector.is_connection_error(exc):
+                    raise
+                conn.rollback()
+                results = []
+        if not results:  # one statement failed and took the batch with it: one by one
+            return self._one_by_one(jobs, now)
+        return results  # committed as the block ended; a failed commit raised instead
+
+    @classmethod
+    def _insert_many(cls, conn: Any, jobs: Sequence[NewJob], now: float) -> Any:
+        return conn.execute(_INSERT_MANY, cls._many_params(jobs, now)) if jobs else None
+
+    @staticmethod
+    def _many_params(jobs: Sequence[NewJob], now: float) -> dict[str, Any]:
+        tag_rows = [(tag, n) for n, j in enumerate(jobs, 1) for tag in j.tags]
+        return {
+            "targets": [j.target for j in jobs],
+            "args": [j.args for j in jobs],
+            "kwargs": [j.kwargs for j in jobs],
+            "queues": [j.queue for j in jobs],
+            "states": [j.state.value for j in jobs],
+            "reasons": [j.reason for j in jobs],
+            "scheduled": [j.scheduled_at for j in jobs],
+            "recurring": [j.recurring_id for j in jobs],
+            "mutex": [j.mutex_key for j in jobs],
+            "limit_n": [j.limit for j in jobs],
+            "rate_key": [j.rate_key for j in jobs],
+            "rate_n": [j.rate_n for j in jobs],
+            "rate_period": [j.rate_period for j in jobs],
+            "partition": [j.partition_key for j in jobs],
+            "gated": [int(j.gated) for j in jobs],
+            "tags": [t for t, _ in tag_rows],
+            "tag_rows": [n for _, n in tag_rows],
+            "now": now,
+        }
+
+    def _one_by_one(self, jobs: Sequence[NewJob], now: float) -> list[tuple[int, bool] | Exception]:
+        results: list[tuple[int, bool] | Exception] = []
+        for job in jobs:
+            try:
+                results.append(self.create_job(job, now))
+            except Exception as exc:
+                if self.connector.is_connection_error(exc):  # the rest would fail the same
+                    return results + [exc] * (len(jobs) - len(results))
+                results.append(exc)
+        return results
+
+    async def acreate_jobs(
+        self, jobs: Sequence[NewJob], now: float
+    ) -> list[tuple[int, bool] | Exception]:
+        """:meth:`create_jobs` with psycopg's async API on this event loop's connection.
+
+        The same statements and round trips as the blocking path; while the database
+        makes them wait (a row lock on a unique key or a parent, the network), the loop
+        runs other coroutines. A connection error fails the batch and drops the
+        connection; the next batch opens another.
+        """
+        if any(j.batch_id is not None or j.parent_batch_id is not None for j in jobs):
+            return await super().acreate_jobs(jobs, now)  # batch bookkeeping: in a thread
+        async with self._loop_connections.connection() as conn:
+            if len(jobs) == 1:
+                return await self._aone_by_one(conn, jobs, now)
+            if all(j.parent_id is None and j.unique_key is None for j in jobs):
+                try:  # one statement, its own transaction: a single round trip
+                    cur = await conn.execute(_INSERT_MANY, self._many_params(jobs, now))
+                    return [(int(r[0]), True) for r in sorted(await cur.fetchall())]
+                except psycopg.Error as exc:
+                    if self.connector.is_connection_error(exc):
+                        raise
+                    return await self._aone_by_one(conn, jobs, now)
+            return await self._amixed(conn, jobs, now)
+
+    async def _amixed(
+        self, conn: psycopg.AsyncConnection[Any], jobs: Sequence[NewJob], now: float
+    ) -> list[tuple[int, bool] | Exception]:
+        """Plain jobs in one statement, the others one each, pipelined in one transaction."""
+        plain = [i for i, j in enumerate(jobs) if j.parent_id is None and j.unique_key is None]
+        other = sorted(set(range(len(jobs))) - set(plain))
+        results: list[tuple[int, bool] | Exception] = [ConfigurationError("not written")] * len(
+            jobs
+        )
+        await conn.set_autocommit(False)  # BEGIN goes in the pipeline with the inserts
+        try:
+            async with conn.pipeline():
+                many = None
+                if plain:
+                    many = await conn.execute(
+                        _INSERT_MANY, self._many_params([jobs[i] for i in plain], now)
+                    )
+                cursors = [
+                    await conn.execute(_INSERT_JOB, self._insert_params(jobs[i], now))
+                    for i in other
+                ]
+            if many is not None:
+                ids = sorted(r[0] for r in await many.fetchall())
+                for i, job_id in zip(plain, ids, strict=True):
+                    results[i] = (int(job_id), True)
+            for i, cur in zip(other, cursors, strict=True):
+                try:
+                    results[i] = await self._ainserted(conn, jobs[i], cur)
+                except JobError as exc:  # a missing parent: that caller's error alone
+                    results[i] = exc
+        except psycopg.Error as exc:
+            if self.connector.is_connection_error(exc):
+                raise
+            await conn.rollback()
+            results = []
+        else:
+            await self._commit_batch(conn)  # a failed commit raises: the batch fails
+        await conn.set_autocommit(True)
+        if not results:  # one statement failed and took the batch with it: one by one
+            return await self._aone_by_one(conn, jobs, now)
+        return results
+
+    async def _commit_batch(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        await conn.commit()
+
+    async def _aone_by_one(
+        self, conn: psycopg.AsyncConnection[Any], jobs: Sequence[NewJob], now: float
+    ) -> list[tuple[int, bool] | Exception]:
+        results: list[tuple[int, bool] | Exception] = []
+        for job in jobs:  # autocommit: each its own transaction
+            try:
+                results.append(await self.acreate_job(conn, job, now))
+            except Exception as exc:
+                if self.connector.is_connection_error(exc):  # the rest would fail the same
+                    return results + [exc] * (len(jobs) - len(results))
+                results.append(exc)
+        return results
+
     async def acreate_job(self, connection: Any, job: NewJob, now: float) -> tuple[int, bool]:
         """insert_job on an async connection (the caller's transaction)."""
         conn: psycopg.AsyncConnection[Any] = self.driver_connection(connection)
         cur = await conn.execute(_INSERT_JOB, self._insert_params(job, now))
+        return await self._ainserted(conn, job, cur)
+
+    async def _ainserted(
+        self, conn: psycopg.AsyncConnection[Any], job: NewJob, cur: Any
+    ) -> tuple[int, bool]:
         rows = await cur.fetchall()
         if not rows and job.unique_key is not None:
+            # the duplicate committed after this statement's snapshot: look again
             cur = await conn.execute(
                 f"SELECT id, 2 FROM diquis_jobs WHERE unique_key = %s AND state IN ({LIVE_SQL})",
                 (job.unique_key,),

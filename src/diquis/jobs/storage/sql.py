@@ -372,6 +372,33 @@ class SqlStorage(Storage):
         with self.transaction() as conn:
             return self.insert_job(conn, job, now)
 
+    def create_jobs(self, jobs: Sequence[NewJob], now: float) -> list[tuple[int, bool] | Exception]:
+        if len(jobs) == 1:  # alone: the single-job path (one round trip on PostgreSQL)
+            return super().create_jobs(jobs, now)
+        with self.transaction() as conn:
+            return self.insert_jobs(conn, jobs, now)
+
+    def create_jobs_nowait(
+        self, jobs: Sequence[NewJob], now: float
+    ) -> list[tuple[int, bool] | Exception] | None:
+        return None  # a database may make any write wait: a thread (or async I/O) does it
+
+    def insert_jobs(
+        self, conn: Any, jobs: Sequence[NewJob], now: float
+    ) -> list[tuple[int, bool] | Exception]:
+        """Insert ``jobs`` in ``conn``'s transaction, each in a savepoint: one job's error
+        (that job's result) undoes only that job; a connection error raises."""
+        results: list[tuple[int, bool] | Exception] = []
+        for job in jobs:
+            try:
+                with self.connector.savepoint(conn):
+                    results.append(self.insert_job(conn, job, now))
+            except Exception as exc:
+                if self.connector.is_connection_error(exc):
+                    raise
+                results.append(exc)
+        return results
+
     def insert_job(self, conn: Any, job: NewJob, now: float) -> tuple[int, bool]:
         """Insert ``job`` on ``conn``; returns the live duplicate's id for a taken unique key."""
         if job.unique_key is not None:

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import ConfigurationError
-from ..model import ClaimedJob, Outcome, StateChange
+from ..model import ClaimedJob, NewJob, Outcome, StateChange
 from ..states import CLAIM, State
 from .connector import Connector, Waker
 from .schema import SCHEMA_VERSION, SQLITE_SCHEMA
@@ -88,6 +88,15 @@ class SQLiteConnector(Connector):
             conn = self._local.conn = self.connect()
         return conn
 
+    def nowait_connection(self) -> sqlite3.Connection:
+        """This thread's connection that never waits for a lock (busy_timeout 0): a write
+        another connection holds the lock for fails at once with "database is locked"."""
+        conn: sqlite3.Connection | None = getattr(self._local, "nowait", None)
+        if conn is None:
+            conn = self._local.nowait = self.connect()
+            conn.execute("PRAGMA busy_timeout = 0")
+        return conn
+
     @contextlib.contextmanager
     def transaction(self, write: bool = True) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
@@ -97,6 +106,10 @@ class SQLiteConnector(Connector):
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        self.commit(conn)
+
+    def commit(self, conn: sqlite3.Connection) -> None:
+        """End ``conn``'s transaction (the commit and its fsync)."""
         conn.execute("COMMIT")
 
     def execute(self, conn: Any, query: str, params: Sequence[Any] = ()) -> Any:
@@ -108,6 +121,9 @@ class SQLiteConnector(Connector):
 
     def is_unique_violation(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
+
+    def is_connection_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.OperationalError | sqlite3.InterfaceError)
 
     def driver_connection(self, connection: Any) -> Any:
         raw = _unwrap(connection)
@@ -171,6 +187,41 @@ class SQLiteStorage(SqlStorage):
         self.url = url
         self.path = self.connector.path
 
+    def create_jobs_nowait(
+        self, jobs: Sequence[NewJob], now: float
+    ) -> list[tuple[int, bool] | Exception] | None:
+        """The jobs in one transaction if the write lock is free now, else None.
+
+        The lock is tried once (no busy wait); if another connection holds it, nothing is
+        written and the caller hands the batch to a thread that may wait. Once taken, WAL
+        lets nothing stop the commit but its fsync, which then runs on the caller's thread
+        (an event loop's, held as long as for a plain ``enqueue()``). Should the commit
+        still report the database busy, the transaction is rolled back whole and None
+        returned: the batch is written again elsewhere, never half and never twice.
+        """
+        conn = self.connector.nowait_connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _busy(exc):
+                return None
+            raise
+        try:
+            if len(jobs) == 1:  # alone: no savepoint, its error undoes the transaction
+                results: list[tuple[int, bool] | Exception] = [self.insert_job(conn, jobs[0], now)]
+            else:
+                results = self.insert_jobs(conn, jobs, now)
+            self.connector.commit(conn)
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
+                return None
+            if len(jobs) == 1 and isinstance(exc, Exception):
+                return [exc]
+            raise
+        return results
+
     def claim_queue(
         self, conn: Any, server_id: str, queue: str, limit: int, now: float
     ) -> list[ClaimedJob]:
@@ -220,6 +271,14 @@ class SQLiteStorage(SqlStorage):
         )
         self.after_finish(conn, server_id, now, written)
         return len(written)
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether ``exc`` is SQLite's "database is locked" (another connection's lock)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc)
 
 
 def enable_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..domain import (
     ConflictError,
@@ -63,8 +63,14 @@ class TenantService:
         clean, slug = named
         tenant = Tenant.new(clean, slug, email, initiator_user_id, self.clock())
         async with self.transactions.begin() as tx:
+            # the job first, so the tenant row is written once, with its job id; a name
+            # taken already rolls the job back with the row
+            job_id = await self.jobs.enqueue(
+                ProvisionTenantJob.execute, tenant.id, tenant.initiator_user_id,
+                tags=(f"tenant:{tenant.slug}",), tx=tx,
+            )  # fmt: skip
+            tenant = replace(tenant, job_id=job_id)
             await self.tenants.add(tenant, tx)
-            job_id = await self._enqueue(tenant, tx)
         return Started(tenant, job_id)
 
     async def _enqueue(self, tenant: Tenant, tx: object) -> str:

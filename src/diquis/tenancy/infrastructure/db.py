@@ -218,10 +218,45 @@ def make_engine(url: str, pool_size: int = 5, max_overflow: int = 10) -> Engine:
 
 
 class SqlTransaction:
-    """An open catalog transaction; adapters run their statements on ``connection``."""
+    """A catalog transaction; adapters run their statements on :meth:`connect`'s connection.
 
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
+    It begins on its first statement, in the same catalog thread call (no call of its own
+    to connect and BEGIN), and commits and closes in one call at the end.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection: Connection | None = None
+
+    @property
+    def begun(self) -> bool:
+        """Whether a statement has run (so there is something to commit or roll back)."""
+        return self._connection is not None
+
+    def connect(self) -> Connection:
+        """The transaction's connection, begun on first use (in a catalog thread)."""
+        if self._connection is None:
+            connection = self._engine.connect()
+            try:
+                connection.begin()
+            except BaseException:
+                connection.close()
+                raise
+            self._connection = connection
+        return self._connection
+
+    def finish(self, commit: bool) -> None:
+        """Commit (or roll back) and give the connection back to the pool."""
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            if commit:
+                connection.commit()
+            else:
+                connection.rollback()
+        finally:
+            connection.close()
 
 
 class DatabaseBusyError(Exception):
@@ -286,23 +321,25 @@ class Catalog:
         """Run ``fn`` inside an open :class:`SqlTransaction`."""
         if not isinstance(tx, SqlTransaction):
             raise TypeError(f"expected a catalog transaction, got {type(tx).__name__}")
-        return await self._call(fn, tx.connection)  # the transaction holds a permit already
+        return await self._call(lambda: fn(tx.connect()))  # the tx holds a permit already
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[SqlTransaction]:
-        """A transaction spanning several adapters (e.g. a tenant row and its job)."""
+        """A transaction spanning several adapters (e.g. a tenant row and its job).
+
+        One catalog thread call per statement block plus one to commit: the connection and
+        BEGIN come with the first block.
+        """
         async with self._permit():
-            conn = await self._call(self.engine.connect)
+            tx = SqlTransaction(self.engine)
             try:
-                transaction = await self._call(conn.begin)
-                try:
-                    yield SqlTransaction(conn)
-                except BaseException:
-                    await self._call(transaction.rollback)
-                    raise
-                await self._call(transaction.commit)
-            finally:
-                await self._call(conn.close)
+                yield tx
+            except BaseException:
+                if tx.begun:
+                    await self._call(tx.finish, False)
+                raise
+            if tx.begun:
+                await self._call(tx.finish, True)
 
     def dispose(self) -> None:
         """Close pooled connections and the catalog's threads."""
