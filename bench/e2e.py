@@ -393,6 +393,9 @@ class ToastResult:
     toast_p50: float
     toast_max: float
     toasts: int
+    #: per tenant: the first connection's delay and the last one's (the fan-out's spread)
+    first_p50: float = float("nan")
+    last_p50: float = float("nan")
     per_tenant_p99: list[float] = field(default_factory=list)
 
 
@@ -455,10 +458,15 @@ def run_toast(stack: Stack, token: str, admins: int, tenants: int, inflight: int
     activated = {str(r[0]): r[1].timestamp() * 1000 for r in rows}
     delays: list[float] = []
     per_tenant: list[float] = []
+    firsts: list[float] = []
+    lasts: list[float] = []
     for tenant_id, at in activated.items():
         mine = [t - at for t in got["active"].get(tenant_id, [])]
         delays.extend(mine)
         per_tenant.append(percentile(mine, 99))
+        if mine:
+            firsts.append(min(mine))
+            lasts.append(max(mine))
     toast_delays = [
         t - activated[tenant_id]
         for tenant_id, name in made.items()
@@ -470,6 +478,7 @@ def run_toast(stack: Stack, token: str, admins: int, tenants: int, inflight: int
         p50=percentile(delays, 50), p90=percentile(delays, 90), p99=percentile(delays, 99),
         max=max(delays, default=float("nan")), toast_p50=percentile(toast_delays, 50),
         toast_max=max(toast_delays, default=float("nan")), toasts=len(toast_delays),
+        first_p50=percentile(firsts, 50), last_p50=percentile(lasts, 50),
         per_tenant_p99=per_tenant,
     )  # fmt: skip
 
@@ -534,10 +543,11 @@ def toast_table(t: ToastResult) -> str:
     return "\n".join(
         [
             "| admins connected | tenants | deliveries | p50 ms | p90 ms | p99 ms | max ms "
-            "| initiator's toast p50 / max ms |",
-            "|--:|--:|--:|--:|--:|--:|--:|--:|",
+            "| first / last connection p50 ms | initiator's toast p50 / max ms |",
+            "|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
             f"| {t.connected} of {t.admins} | {t.tenants} | {t.deliveries} of {t.expected} "
             f"| {t.p50:.1f} | {t.p90:.1f} | {t.p99:.1f} | {t.max:.1f} "
+            f"| {t.first_p50:.1f} / {t.last_p50:.1f} "
             f"| {t.toast_p50:.1f} / {t.toast_max:.1f} ({t.toasts}) |",
         ]
     )

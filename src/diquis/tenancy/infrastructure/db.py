@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -28,9 +27,10 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RootTransaction
 
 from ...jobs.storage.sqlite import enable_wal
+from .catalog_threads import CatalogThreads
 
 T = TypeVar("T")
 
@@ -232,8 +232,8 @@ class Catalog:
     """The catalog database: run blocking SQL off the event loop, in transactions.
 
     Async callers take a permit before they touch a connection and queue for it in arrival
-    order; there are exactly as many permits as pooled connections and as threads in the
-    catalog's own executor. So a thread never waits for a connection that a coroutine
+    order; there are exactly as many permits as pooled connections and as catalog threads
+    (:class:`CatalogThreads`). So a thread never waits for a connection that a coroutine
     holds while that coroutine waits for a thread (the deadlock of sharing asyncio's small
     default executor with a bigger pool), and a caller that cannot get a permit within
     ``wait_timeout`` seconds gets :class:`DatabaseBusyError` instead of hanging.
@@ -246,7 +246,7 @@ class Catalog:
         self.engine = make_engine(url, pool_size, max_overflow)
         self.capacity = pool_size + max_overflow
         self.wait_timeout = wait_timeout
-        self._executor = ThreadPoolExecutor(self.capacity, thread_name_prefix="diquis-catalog")
+        self._threads = CatalogThreads(self.capacity)
         self._permits: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     def _semaphore(self) -> asyncio.Semaphore:
@@ -259,7 +259,10 @@ class Catalog:
     async def _permit(self) -> AsyncIterator[None]:
         semaphore = self._semaphore()
         try:
-            await asyncio.wait_for(semaphore.acquire(), self.wait_timeout)
+            if semaphore.locked():  # taken, or others queue already: wait in line, bounded
+                await asyncio.wait_for(semaphore.acquire(), self.wait_timeout)
+            else:  # free and nobody waiting: take it without wait_for's task
+                await semaphore.acquire()
         except TimeoutError:
             raise DatabaseBusyError(
                 f"no catalog connection became free within {self.wait_timeout:g} s"
@@ -270,7 +273,7 @@ class Catalog:
             semaphore.release()
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return await self._threads.call(fn, *args)
 
     async def run(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in its own committed transaction, in a catalog thread."""
@@ -292,19 +295,34 @@ class Catalog:
     async def begin(self) -> AsyncIterator[SqlTransaction]:
         """A transaction spanning several adapters (e.g. a tenant row and its job)."""
         async with self._permit():
-            conn = await self._call(self.engine.connect)
+            # one thread hop to open, one to end: each hop costs more than the calls in it
+            conn, transaction = await self._call(self._open)
             try:
-                transaction = await self._call(conn.begin)
-                try:
-                    yield SqlTransaction(conn)
-                except BaseException:
-                    await self._call(transaction.rollback)
-                    raise
-                await self._call(transaction.commit)
-            finally:
-                await self._call(conn.close)
+                yield SqlTransaction(conn)
+            except BaseException:
+                await self._call(self._end, conn, transaction, False)
+                raise
+            await self._call(self._end, conn, transaction, True)
+
+    def _open(self) -> tuple[Connection, RootTransaction]:
+        conn = self.engine.connect()
+        try:
+            return conn, conn.begin()
+        except BaseException:
+            conn.close()
+            raise
+
+    @staticmethod
+    def _end(conn: Connection, transaction: RootTransaction, commit: bool) -> None:
+        try:
+            if commit:
+                transaction.commit()
+            else:
+                transaction.rollback()
+        finally:
+            conn.close()
 
     def dispose(self) -> None:
         """Close pooled connections and the catalog's threads."""
         self.engine.dispose()
-        self._executor.shutdown(wait=False)
+        self._threads.shutdown()
