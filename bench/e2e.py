@@ -22,6 +22,8 @@ messages to the web process). Everything is stopped by its PID.
    + aiohttp on uvloop, in this process), ``--requests`` requests per N after a warm-up;
    latency is client-side ``perf_counter`` from send to full response. In a closed loop
    latency = N / throughput, so the p99 at N clients is bounded below by N / (req/s).
+   With ``--rates``, open-loop steps follow over ``--open-clients`` connections: request i
+   is due at i / rate seconds and timed from then (waiting for a free connection counts).
    The worker provisions (``CREATE DATABASE``...) the tenants meanwhile; the backlog of
    tenants not yet Active is shown after each step.
 
@@ -252,6 +254,7 @@ class Stack:
 @dataclass
 class LoadStep:
     clients: int
+    rate: float  # open loop: requests/s asked for; 0: closed loop
     requests: int
     seconds: float
     rps: float
@@ -266,10 +269,15 @@ class LoadStep:
     backlog: int
 
 
-async def _load(base: str, token: str, tag: str, start: int, n: int, clients: int) -> Any:
+async def _load(
+    base: str, token: str, tag: str, start: int, n: int, clients: int, rate: float = 0.0
+) -> Any:
+    """``n`` POSTs over ``clients`` keep-alive connections: closed loop (``rate`` 0: each
+    client sends its next request when its last is answered) or open loop (request i is due
+    at ``i / rate`` s and timed from then, so time spent waiting for a free connection
+    counts: no coordinated omission)."""
     latencies: list[float] = []
     errors: list[str] = []
-    counter = iter(range(start, start + n))
     headers = {"Authorization": f"Bearer {token}"}
     connector = aiohttp.TCPConnector(limit=clients, force_close=False)
     timeout = aiohttp.ClientTimeout(total=60)
@@ -277,26 +285,43 @@ async def _load(base: str, token: str, tag: str, start: int, n: int, clients: in
         base_url=base, connector=connector, timeout=timeout, headers=headers
     ) as session:
 
+        async def post(i: int, due: float) -> None:
+            body = {"name": f"E2E {tag} {i}", "admin_email": f"owner{i}@{tag}.e2e.bench"}
+            async with session.post("/api/tenants", json=body) as reply:
+                answer = await reply.read()
+                status = reply.status
+            latencies.append(time.perf_counter() - due)
+            if status != 202:
+                errors.append(f"{status}: {answer[:200]!r}")
+
+        counter = iter(range(start, start + n))
+
         async def client() -> None:
             for i in counter:
-                body = {"name": f"E2E {tag} {i}", "admin_email": f"owner{i}@{tag}.e2e.bench"}
-                began = time.perf_counter()
-                async with session.post("/api/tenants", json=body) as reply:
-                    answer = await reply.read()
-                    status = reply.status
-                latencies.append(time.perf_counter() - began)
-                if status != 202:
-                    errors.append(f"{status}: {answer[:200]!r}")
+                await post(i, time.perf_counter())
 
         began = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(clients)))
+        if rate <= 0:
+            await asyncio.gather(*(client() for _ in range(clients)))
+        else:
+            sent: list[asyncio.Task[None]] = []
+            for k, i in enumerate(range(start, start + n)):
+                due = began + k / rate
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                sent.append(asyncio.create_task(post(i, due)))
+            await asyncio.gather(*sent)
         seconds = time.perf_counter() - began
     return latencies, errors, seconds
 
 
 def run_load(
-    stack: Stack, token: str, clients_list: list[int], requests: int, warmup: int
+    stack: Stack,
+    token: str,
+    plan: list[tuple[int, float]],
+    requests: int,
+    warmup: int,
 ) -> list[LoadStep]:
+    """One step per (clients, rate) of ``plan``; rate 0 is the closed loop."""
     import uvloop
 
     steps: list[LoadStep] = []
@@ -304,27 +329,27 @@ def run_load(
     if warmup:
         uvloop.run(_load(stack.base, token, stack.tag, index, warmup, 10))
         index += warmup
-    for clients in clients_list:
+    for clients, rate in plan:
         cpu_before = stack.cpu()
         latencies, errors, seconds = uvloop.run(
-            _load(stack.base, token, stack.tag, index, requests, clients)
+            _load(stack.base, token, stack.tag, index, requests, clients, rate)
         )
         cpu_after = stack.cpu()
         cpu_serve = cpu_after["serve"] - cpu_before["serve"]
         index += requests
         ms = [x * 1000 for x in latencies]
         step = LoadStep(
-            clients=clients, requests=len(ms), seconds=seconds, rps=len(ms) / seconds,
-            p50=percentile(ms, 50), p90=percentile(ms, 90), p99=percentile(ms, 99),
-            max=max(ms), errors=len(errors), first_error=errors[0] if errors else None,
-            cpu_serve=cpu_serve,
+            clients=clients, rate=rate, requests=len(ms), seconds=seconds,
+            rps=len(ms) / seconds, p50=percentile(ms, 50), p90=percentile(ms, 90),
+            p99=percentile(ms, 99), max=max(ms), errors=len(errors),
+            first_error=errors[0] if errors else None, cpu_serve=cpu_serve,
             cpu_worker=sum(cpu_after.values()) - sum(cpu_before.values()) - cpu_serve,
             backlog=stack.backlog(),
         )  # fmt: skip
         log(
-            f"load {clients:>3} clients: {step.rps:7.1f} req/s p50 {step.p50:6.1f} ms "
-            f"p99 {step.p99:6.1f} ms max {step.max:6.1f} ms errors {step.errors} "
-            f"backlog {step.backlog}"
+            f"load {clients:>3} clients {'closed loop' if not rate else f'at {rate:g}/s'}: "
+            f"{step.rps:7.1f} req/s p50 {step.p50:6.1f} ms p99 {step.p99:6.1f} ms "
+            f"max {step.max:6.1f} ms errors {step.errors} backlog {step.backlog}"
         )
         steps.append(step)
     return steps
@@ -526,13 +551,14 @@ def profiled(stack: Stack, into: Path | None, part: str) -> Any:
 
 def load_table(steps: list[LoadStep]) -> str:
     lines = [
-        "| clients | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors "
+        "| clients | loop | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors "
         "| serve CPU s | worker CPU s | backlog after |",
-        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "|--:|--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for s in steps:
         lines.append(
-            f"| {s.clients} | {s.requests} | {s.rps:,.0f} | {s.p50:.1f} | {s.p90:.1f} "
+            f"| {s.clients} | {'closed' if not s.rate else f'open {s.rate:g}/s'} "
+            f"| {s.requests} | {s.rps:,.0f} | {s.p50:.1f} | {s.p90:.1f} "
             f"| {s.p99:.1f} | {s.max:.1f} | {s.errors} | {s.cpu_serve:.1f} "
             f"| {s.cpu_worker:.1f} | {s.backlog} |"
         )
@@ -555,12 +581,12 @@ def toast_table(t: ToastResult) -> str:
 
 def verdicts(steps: list[LoadStep], toast: ToastResult | None) -> list[str]:
     lines = []
-    at = [s for s in steps if s.clients == LOAD_TARGET_CLIENTS]
+    at = [s for s in steps if s.clients == LOAD_TARGET_CLIENTS and not s.rate]
     if at:
         s = at[0]
         met = s.p99 <= LOAD_TARGET_P99_MS and s.errors == 0
         lines.append(
-            f"POST /api/tenants p99 at {LOAD_TARGET_CLIENTS} clients: {s.p99:.1f} ms "
+            f"POST /api/tenants p99 at {LOAD_TARGET_CLIENTS} closed-loop clients: {s.p99:.1f} ms "
             f"(target <= {LOAD_TARGET_P99_MS:g} ms): target {'met' if met else 'missed'}"
         )
     if toast is not None:
@@ -579,6 +605,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--clients", default="1,10,25,50", help="load steps, comma-separated")
     parser.add_argument("--requests", type=int, default=200, help="POSTs per load step")
+    parser.add_argument(
+        "--rates", default="",
+        help="then open-loop steps at these requests/s over --open-clients connections",
+    )  # fmt: skip
+    parser.add_argument("--open-clients", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured POSTs first")
     parser.add_argument("--admins", type=int, default=1000, help="connected super admins")
     parser.add_argument("--toasts", type=int, default=20, help="tenants timed to the hub")
@@ -611,9 +642,10 @@ def main(argv: list[str] | None = None) -> int:
             with profiled(stack, args.profile, "toast"):
                 toast = run_toast(stack, token, args.admins, args.toasts, args.inflight)
         if "load" in parts:
-            clients = [int(c) for c in args.clients.split(",") if c.strip()]
+            plan = [(int(c), 0.0) for c in args.clients.split(",") if c.strip()]
+            plan += [(args.open_clients, float(r)) for r in args.rates.split(",") if r.strip()]
             with profiled(stack, args.profile, "load"):
-                steps = run_load(stack, token, clients, args.requests, args.warmup)
+                steps = run_load(stack, token, plan, args.requests, args.warmup)
     finally:
         stack.stop()
         stack.drop()
@@ -629,7 +661,10 @@ def main(argv: list[str] | None = None) -> int:
         print("Active -> TenantStatusChanged(Active) at every connected super admin:\n")
         print(toast_table(toast) + "\n")
     if steps:
-        print("POST /api/tenants, closed loop (each client waits for its answer), keep-alive:\n")
+        print(
+            "POST /api/tenants over keep-alive connections; closed loop: each client waits "
+            "for its answer; open loop: requests due at a fixed rate, timed from when due:\n"
+        )
         print(load_table(steps) + "\n")
     for line in verdicts(steps, toast):
         print(line)
