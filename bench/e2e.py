@@ -552,14 +552,14 @@ def profiled(stack: Stack, into: Path | None, part: str) -> Any:
 def load_table(steps: list[LoadStep]) -> str:
     lines = [
         "| clients | loop | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | errors "
-        "| serve CPU s | worker CPU s | backlog after |",
+        "| serve CPU ms/req | worker CPU s | backlog after |",
         "|--:|--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for s in steps:
         lines.append(
             f"| {s.clients} | {'closed' if not s.rate else f'open {s.rate:g}/s'} "
             f"| {s.requests} | {s.rps:,.0f} | {s.p50:.1f} | {s.p90:.1f} "
-            f"| {s.p99:.1f} | {s.max:.1f} | {s.errors} | {s.cpu_serve:.1f} "
+            f"| {s.p99:.1f} | {s.max:.1f} | {s.errors} | {s.cpu_serve * 1000 / s.requests:.2f} "
             f"| {s.cpu_worker:.1f} | {s.backlog} |"
         )
     return "\n".join(lines)
