@@ -236,15 +236,19 @@ class Catalog:
     (:class:`CatalogThreads`). So a thread never waits for a connection that a coroutine
     holds while that coroutine waits for a thread (the deadlock of sharing asyncio's small
     default executor with a bigger pool), and a caller that cannot get a permit within
-    ``wait_timeout`` seconds gets :class:`DatabaseBusyError` instead of hanging.
+    ``wait_timeout`` seconds gets :class:`DatabaseBusyError` instead of hanging. The pool
+    opens connections as they are needed, up to ``pool_size + max_overflow``, and keeps them.
     """
 
     def __init__(
         self, url: str, *, pool_size: int = 5, max_overflow: int = 10, wait_timeout: float = 10.0
     ) -> None:
         self.url = url
-        self.engine = make_engine(url, pool_size, max_overflow)
         self.capacity = pool_size + max_overflow
+        # every connection is kept once opened: SQLAlchemy closes an overflow connection at
+        # its checkin and opens a new one at the next checkout, so under load a third of
+        # the API's requests paid for a new PostgreSQL session (a backend process)
+        self.engine = make_engine(url, self.capacity, 0)
         self.wait_timeout = wait_timeout
         self._threads = CatalogThreads(self.capacity)
         self._permits: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None

@@ -1,4 +1,4 @@
-"""The catalog's own threads and its transactions: outcomes, cancellation, limits, shutdown."""
+"""The catalog: its own threads, its transactions and its pool (outcomes, cancellation, limits)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import threading
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select
+from sqlalchemy.engine import Connection
 
 from diquis.tenancy.infrastructure.catalog_threads import CatalogThreads
 from diquis.tenancy.infrastructure.db import Catalog
@@ -122,5 +123,31 @@ async def test_a_transaction_commits_on_success_rolls_back_on_error_and_returns_
         assert catalog.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
         async with catalog.begin() as tx:
             assert await catalog.in_tx(tx, lambda c: c.execute(select(_rows.c.n)).scalar()) == 1
+    finally:
+        catalog.dispose()
+
+
+async def test_connections_opened_under_load_are_kept_for_the_next_calls(
+    postgres_url: str,
+) -> None:
+    # PostgreSQL only: SQLite transactions take the write lock up front, so four never run
+    # at once (and a new SQLite connection costs no server process)
+    catalog = Catalog(postgres_url, pool_size=1, max_overflow=3)
+    seen: set[int] = set()
+    barrier = threading.Barrier(4, timeout=10)
+
+    def hold(conn: Connection) -> None:
+        seen.add(id(conn.connection.dbapi_connection))
+        barrier.wait()  # four transactions at once: four connections
+
+    def note(conn: Connection) -> None:
+        seen.add(id(conn.connection.dbapi_connection))
+
+    try:
+        await asyncio.gather(*(catalog.run(hold) for _ in range(4)))
+        assert len(seen) == 4
+        assert catalog.engine.pool.checkedin() == 4  # type: ignore[attr-defined]
+        await asyncio.gather(*(catalog.run(note) for _ in range(40)))
+        assert len(seen) == 4  # the same four again: none was closed and reopened
     finally:
         catalog.dispose()
