@@ -151,3 +151,16 @@ async def test_connections_opened_under_load_are_kept_for_the_next_calls(
         assert len(seen) == 4  # the same four again: none was closed and reopened
     finally:
         catalog.dispose()
+
+
+async def test_threads_of_a_catalog_nobody_closed_end_when_it_is_collected() -> None:
+    import gc
+
+    threads = CatalogThreads(2)
+    await asyncio.gather(threads.call(lambda: None), threads.call(lambda: None))
+    started = list(threads._threads)
+    del threads
+    gc.collect()
+    for thread in started:
+        thread.join(5)
+        assert not thread.is_alive()
