@@ -167,7 +167,7 @@ class Settings:
     retry_delay_scale: float = 1.0
     web_dir: Path = Path("web/dist")
     token_ttl: int = 8 * 3600
-    #: catalog connections kept open, and opened beyond that under load, per process
+    #: catalog connections per process: up to pool size + overflow, opened as needed, kept
     db_pool_size: int = 5
     db_max_overflow: int = 10
     #: a tenant Provisioning for longer than this (seconds) is shown as stuck

@@ -15,6 +15,7 @@ from diquis.identity import (
     Principal,
     hash_password,
     issue_token,
+    tokens,
     validate_password,
     verify_password,
     verify_token,
@@ -98,3 +99,28 @@ def test_a_weak_password_is_refused(password: str, email: str | None, why: str) 
 
 def test_a_strong_password_passes() -> None:
     validate_password("Platform-Keeper-2026!", email="admin@example.com")
+
+
+def test_a_token_verified_before_is_still_checked_for_expiry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token = issue_token(SECRET, Principal("u1", ROLE_ADMIN, None), ttl=60)
+    expires_at = verify_token(SECRET, token).expires_at  # now remembered
+    assert expires_at is not None
+    monkeypatch.setattr(tokens, "clock", lambda: expires_at - 0.5)
+    assert verify_token(SECRET, token).user_id == "u1"
+    monkeypatch.setattr(tokens, "clock", lambda: expires_at)
+    with pytest.raises(InvalidTokenError, match="expired"):
+        verify_token(SECRET, token)
+
+
+def test_a_token_verified_before_is_refused_under_another_secret_or_with_a_changed_byte() -> None:
+    token = issue_token(SECRET, Principal("u1", ROLE_ADMIN, None), ttl=60)
+    assert verify_token(SECRET, token).user_id == "u1"
+    with pytest.raises(InvalidTokenError):
+        verify_token("another-secret-of-at-least-32-bytes!!!", token)
+    head, body, signature = token.split(".")
+    changed = signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB")
+    with pytest.raises(InvalidTokenError):
+        verify_token(SECRET, f"{head}.{body}.{changed}")
+    assert verify_token(SECRET, token).user_id == "u1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from dataclasses import dataclass
@@ -65,10 +66,31 @@ def issue_token(
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
 
 
+#: how many verified tokens each process remembers (the most recently used ones)
+VERIFIED_CACHE_SIZE = 4096
+#: the clock expiry is checked against (a name tests can replace)
+clock = time.time
+
+
 def verify_token(secret: str, token: str) -> Principal:
-    """The principal of a valid token; InvalidTokenError saying why otherwise."""
+    """The principal of a valid token; InvalidTokenError saying why otherwise.
+
+    Every API request and hub connection verifies its token, so the signature and claims of
+    a token that passed once are remembered (keyed by the secret and the whole token, so a
+    changed byte is a different token); only its expiry is checked again on each call.
+    Failures are not remembered.
+    """
     if not token:
         raise InvalidTokenError("no token")
+    principal = _verified(secret, token)
+    assert principal.expires_at is not None
+    if clock() >= principal.expires_at:  # what PyJWT's check says: valid while now < exp
+        raise InvalidTokenError("token expired")
+    return principal
+
+
+@functools.lru_cache(maxsize=VERIFIED_CACHE_SIZE)
+def _verified(secret: str, token: str) -> Principal:
     try:
         claims = jwt.decode(
             token,

@@ -201,7 +201,9 @@ def build_router(services: Services) -> APIRouter:
             raise refused("token revoked (logged out)")
         return found
 
-    def superadmin(user: Annotated[Principal, Depends(principal)]) -> Principal:
+    # async, like every dependency here: FastAPI runs a plain ``def`` in a worker thread,
+    # a thread hop per request for two attribute reads
+    async def superadmin(user: Annotated[Principal, Depends(principal)]) -> Principal:
         if not user.is_superadmin:
             raise HTTPException(403, "only super admins may do this")
         return user

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -31,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from ...jobs.storage.sqlite import enable_wal
+from .catalog_threads import CatalogThreads
 
 T = TypeVar("T")
 
@@ -267,21 +267,25 @@ class Catalog:
     """The catalog database: run blocking SQL off the event loop, in transactions.
 
     Async callers take a permit before they touch a connection and queue for it in arrival
-    order; there are exactly as many permits as pooled connections and as threads in the
-    catalog's own executor. So a thread never waits for a connection that a coroutine
+    order; there are exactly as many permits as pooled connections and as catalog threads
+    (:class:`CatalogThreads`). So a thread never waits for a connection that a coroutine
     holds while that coroutine waits for a thread (the deadlock of sharing asyncio's small
     default executor with a bigger pool), and a caller that cannot get a permit within
-    ``wait_timeout`` seconds gets :class:`DatabaseBusyError` instead of hanging.
+    ``wait_timeout`` seconds gets :class:`DatabaseBusyError` instead of hanging. The pool
+    opens connections as they are needed, up to ``pool_size + max_overflow``, and keeps them.
     """
 
     def __init__(
         self, url: str, *, pool_size: int = 5, max_overflow: int = 10, wait_timeout: float = 10.0
     ) -> None:
         self.url = url
-        self.engine = make_engine(url, pool_size, max_overflow)
         self.capacity = pool_size + max_overflow
+        # every connection is kept once opened: SQLAlchemy closes an overflow connection at
+        # its checkin and opens a new one at the next checkout, so under load a third of
+        # the API's requests paid for a new PostgreSQL session (a backend process)
+        self.engine = make_engine(url, self.capacity, 0)
         self.wait_timeout = wait_timeout
-        self._executor = ThreadPoolExecutor(self.capacity, thread_name_prefix="diquis-catalog")
+        self._threads = CatalogThreads(self.capacity)
         self._permits: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     def _semaphore(self) -> asyncio.Semaphore:
@@ -294,7 +298,10 @@ class Catalog:
     async def _permit(self) -> AsyncIterator[None]:
         semaphore = self._semaphore()
         try:
-            await asyncio.wait_for(semaphore.acquire(), self.wait_timeout)
+            if semaphore.locked():  # taken, or others queue already: wait in line, bounded
+                await asyncio.wait_for(semaphore.acquire(), self.wait_timeout)
+            else:  # free and nobody waiting: take it without wait_for's task
+                await semaphore.acquire()
         except TimeoutError:
             raise DatabaseBusyError(
                 f"no catalog connection became free within {self.wait_timeout:g} s"
@@ -305,7 +312,7 @@ class Catalog:
             semaphore.release()
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return await self._threads.call(fn, *args)
 
     async def run(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in its own committed transaction, in a catalog thread."""
@@ -344,4 +351,4 @@ class Catalog:
     def dispose(self) -> None:
         """Close pooled connections and the catalog's threads."""
         self.engine.dispose()
-        self._executor.shutdown(wait=False)
+        self._threads.shutdown()

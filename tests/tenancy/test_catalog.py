@@ -1,0 +1,166 @@
+"""The catalog: its own threads, its transactions and its pool (outcomes, cancellation, limits)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select
+from sqlalchemy.engine import Connection
+
+from diquis.tenancy.infrastructure.catalog_threads import CatalogThreads
+from diquis.tenancy.infrastructure.db import Catalog
+
+
+async def test_a_call_runs_in_a_catalog_thread_and_returns_its_result() -> None:
+    threads = CatalogThreads(2)
+    try:
+        name = await threads.call(lambda: threading.current_thread().name)
+        assert name.startswith("diquis-catalog-")
+        assert await threads.call(lambda a, b: a + b, 2, 3) == 5
+    finally:
+        threads.shutdown()
+
+
+async def test_an_error_reaches_the_caller_as_raised() -> None:
+    threads = CatalogThreads(1)
+
+    def boom() -> None:
+        raise KeyError("gone")
+
+    def stop() -> None:
+        raise StopIteration
+
+    try:
+        with pytest.raises(KeyError, match="gone"):
+            await threads.call(boom)
+        with pytest.raises(RuntimeError, match="StopIteration"):
+            await threads.call(stop)
+        assert await threads.call(lambda: "still serving") == "still serving"
+    finally:
+        threads.shutdown()
+
+
+async def test_a_cancelled_caller_leaves_the_call_to_finish_and_the_threads_usable() -> None:
+    threads = CatalogThreads(1)
+    release = threading.Event()
+    finished = threading.Event()
+
+    def slow() -> str:
+        release.wait(10)
+        finished.set()
+        return "done"
+
+    try:
+        task = asyncio.ensure_future(threads.call(slow))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release.set()
+        assert await threads.call(lambda: "next") == "next"
+        assert finished.is_set()
+    finally:
+        threads.shutdown()
+
+
+async def test_calls_run_at_once_up_to_the_size_and_never_on_more_threads() -> None:
+    threads = CatalogThreads(3)
+    barrier = threading.Barrier(3, timeout=10)
+    names: set[str] = set()
+
+    def meet() -> None:
+        names.add(threading.current_thread().name)
+        barrier.wait()  # only returns once three calls run at the same time
+
+    try:
+        await asyncio.gather(*(threads.call(meet) for _ in range(3)))
+        await asyncio.gather(*(threads.call(lambda: None) for _ in range(20)))
+        assert len(names) == 3
+        assert len(threads._threads) == 3
+    finally:
+        threads.shutdown()
+
+
+async def test_after_shutdown_calls_are_refused_and_the_threads_end() -> None:
+    threads = CatalogThreads(2)
+    await asyncio.gather(threads.call(lambda: None), threads.call(lambda: None))
+    started = list(threads._threads)
+    threads.shutdown()
+    with pytest.raises(RuntimeError, match="closed"):
+        threads.call(lambda: None)
+    for thread in started:
+        thread.join(5)
+        assert not thread.is_alive()
+
+
+# -- Catalog.begin over those threads, on SQLite and PostgreSQL ---------------------------
+
+_meta = MetaData()
+_rows = Table("catalog_threads_rows", _meta, Column("n", Integer, primary_key=True))
+
+
+async def test_a_transaction_commits_on_success_rolls_back_on_error_and_returns_its_connection(
+    database_url: str,
+) -> None:
+    catalog = Catalog(database_url, pool_size=1, max_overflow=0)
+    try:
+        _meta.create_all(catalog.engine)
+
+        async with catalog.begin() as tx:
+            await catalog.in_tx(tx, lambda c: c.execute(insert(_rows).values(n=1)))
+        with pytest.raises(ValueError, match="undo"):
+            async with catalog.begin() as tx:
+                await catalog.in_tx(tx, lambda c: c.execute(insert(_rows).values(n=2)))
+                raise ValueError("undo")
+
+        count = await catalog.run(
+            lambda c: c.execute(select(func.count()).select_from(_rows)).scalar()
+        )
+        assert count == 1
+        # one pooled connection and one permit: both were given back each time
+        assert catalog.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        async with catalog.begin() as tx:
+            assert await catalog.in_tx(tx, lambda c: c.execute(select(_rows.c.n)).scalar()) == 1
+    finally:
+        catalog.dispose()
+
+
+async def test_connections_opened_under_load_are_kept_for_the_next_calls(
+    postgres_url: str,
+) -> None:
+    # PostgreSQL only: SQLite transactions take the write lock up front, so four never run
+    # at once (and a new SQLite connection costs no server process)
+    catalog = Catalog(postgres_url, pool_size=1, max_overflow=3)
+    seen: set[int] = set()
+    barrier = threading.Barrier(4, timeout=10)
+
+    def hold(conn: Connection) -> None:
+        seen.add(id(conn.connection.dbapi_connection))
+        barrier.wait()  # four transactions at once: four connections
+
+    def note(conn: Connection) -> None:
+        seen.add(id(conn.connection.dbapi_connection))
+
+    try:
+        await asyncio.gather(*(catalog.run(hold) for _ in range(4)))
+        assert len(seen) == 4
+        assert catalog.engine.pool.checkedin() == 4  # type: ignore[attr-defined]
+        await asyncio.gather(*(catalog.run(note) for _ in range(40)))
+        assert len(seen) == 4  # the same four again: none was closed and reopened
+    finally:
+        catalog.dispose()
+
+
+async def test_threads_of_a_catalog_nobody_closed_end_when_it_is_collected() -> None:
+    import gc
+
+    threads = CatalogThreads(2)
+    await asyncio.gather(threads.call(lambda: None), threads.call(lambda: None))
+    started = list(threads._threads)
+    del threads
+    gc.collect()
+    for thread in started:
+        thread.join(5)
+        assert not thread.is_alive()
