@@ -5,8 +5,9 @@ the directory: see :mod:`.inotify`) the moment some process writes it; ``PRAGMA
 data_version`` — shared memory, no disk — then says whether a commit by another
 connection is visible yet. The two are needed together: inotify fires on the write of
 the commit's frames, a moment *before* the commit is published (after its fsync), so
-after a write we look again at growing intervals (1 ms, 2 ms, 4 ms, ... half a second)
-until the commit shows; a quiet database costs nothing at all.
+after a write we look every half millisecond until a commit shows, then — inotify merges
+events, so another commit may hide behind the one we saw — at growing intervals (1 ms,
+2 ms, 4 ms, ... half a second). A quiet database costs nothing at all.
 
 Without inotify (macOS, Windows, or the per-user instance limit reached) the waker falls
 back to reading ``data_version`` every ``fallback_interval`` seconds (50 ms by default),
@@ -28,7 +29,9 @@ from .inotify import DirectoryWatch
 
 log = logging.getLogger(__name__)
 
-# after a write to the WAL, how long to keep looking for its commit to show
+# after a write to the WAL: look every EAGER_NAP seconds until a commit shows (for at most
+# EAGER seconds), then at growing intervals until SETTLE seconds after the write
+EAGER, EAGER_NAP = 0.05, 0.0005
 SETTLE = 0.5
 
 
@@ -47,6 +50,7 @@ class SQLiteWaker(Waker):
         self._waiter: asyncio.Future[None] | None = None
         self._watch: DirectoryWatch | None = None
         self._written_at = -SETTLE  # monotonic time of the last write to the WAL we heard of
+        self._seen_at = -SETTLE  # ... and of the last commit we saw
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -97,6 +101,7 @@ class SQLiteWaker(Waker):
         if version == self._version:
             return False
         self._version = version
+        self._seen_at = time.monotonic()
         return True
 
     async def wait(self, timeout: float) -> None:
@@ -117,7 +122,9 @@ class SQLiteWaker(Waker):
                 nap = min(nap, self.fallback_interval)
             else:
                 since_write = now - self._written_at
-                if since_write < SETTLE:  # a commit may be on its way: look again soon
+                if self._seen_at < self._written_at and since_write < EAGER:
+                    nap = min(nap, EAGER_NAP)  # a commit is on its way (in its fsync)
+                elif since_write < SETTLE:  # another may hide behind the one we saw
                     nap = min(nap, max(0.001, since_write))
             # one future and one timer per nap: cheaper than wait_for on an Event
             self._waiter = waiter = loop.create_future()
@@ -142,4 +149,4 @@ class SQLiteWaker(Waker):
         self.release()
 
 
-__all__ = ["SETTLE", "SQLiteWaker"]
+__all__ = ["SQLiteWaker"]
