@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo jobs-demo test lint typecheck pytest bench clean browser nginx web webtest wheel bench-jobs bench-hub chaos
+.PHONY: demo jobs-demo test lint typecheck pytest bench clean browser nginx web webtest wheel bench-jobs bench-hub bench-idle chaos
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -111,10 +111,14 @@ HUB_NODE := bench/hub_node/node_modules/.installed
 
 bench: $(BENCH_VENV)/.installed $(HUB_NODE)
 	$(BENCH_VENV)/bin/python bench/jobs.py $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/idle.py --peers $(IDLE_BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/hub.py $(HUB_BENCH_ARGS)
 
 bench-jobs: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/jobs.py $(BENCH_ARGS)
+
+bench-idle: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/idle.py --peers $(IDLE_BENCH_ARGS)
 
 bench-hub: $(BENCH_VENV)/.installed $(HUB_NODE)
 	$(BENCH_VENV)/bin/python bench/hub.py $(HUB_BENCH_ARGS)

@@ -8,7 +8,9 @@
 * pickup after idle — with one idle worker process, a client process enqueues a job
   every ``--gap`` s (and one after ``--long-gap`` s); each job writes ``time.time()``
   when it starts next to the time taken just before its enqueue call (the same stamps
-  as ``jobs.py``'s pickup probe): max and p50 of the difference.
+  as ``jobs.py``'s pickup probe): max and p50 of the difference. For Diquis the rows'
+  ``started_at - enqueued_at`` is shown too: the part before the claim (the enqueue's
+  commit, the wake-up, the hop to the claim), the rest being the claim's own commit.
 
 Run it alone (``<bench venv>/bin/python bench/idle.py``) or call :func:`run` from another
 script: it returns the rows that :func:`report` prints.
@@ -44,6 +46,8 @@ class IdleRow:
     what: str
     cpu_percent: float | None = None
     pickups_ms: list[float] = field(default_factory=list)
+    #: Diquis: started_at - enqueued_at from the rows (enqueue commit, wake-up, claim start)
+    rows_ms: list[float] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -201,6 +205,8 @@ class Bench:
             )
             env["BENCH_GAPS"] = ",".join(map(str, gaps))
             self.client(backend, env, files, "latency", str(len(gaps)), "0")
+            if backend.kind == "diquis":
+                row.rows_ms = backend.row_latencies()
         except Exception as exc:
             row.error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -241,12 +247,14 @@ def fmt(value: float | None, unit: str) -> str:
 
 def report(rows: list[IdleRow]) -> str:
     """The table and a met/missed line per target."""
-    lines = ["| what | idle CPU, % of a core | pickup after idle, max ms | p50 ms | jobs |",
-             "|---|--:|--:|--:|--:|"]  # fmt: skip
+    lines = ["| what | idle CPU, % of a core | pickup after idle, max ms | p50 ms | jobs"
+             " | enqueue→claim (rows), max ms |",
+             "|---|--:|--:|--:|--:|--:|"]  # fmt: skip
     for r in rows:
         lines.append(
             f"| {r.what} | {fmt(r.cpu_percent, '')} | {fmt(r.pickup_max, '')}"
-            f" | {fmt(r.pickup_p50, '')} | {len(r.pickups_ms) or ''} |"
+            f" | {fmt(r.pickup_p50, '')} | {len(r.pickups_ms) or ''}"
+            f" | {fmt(max(r.rows_ms) if r.rows_ms else None, '')} |"
             + (f" {r.error.splitlines()[0][:100]}" if r.error else "")
         )
     lines.append("")
