@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 # after a write to the WAL: look every EAGER_NAP seconds until a commit shows (for at most
 # EAGER seconds: a slow disk's fsync, or a write that was rolled back), then at growing
 # intervals until SETTLE seconds after the write
-EAGER, EAGER_NAP = 1.0, 0.0005
+EAGER, EAGER_NAP = 0.2, 0.0005
 SETTLE = 0.5
 
 
