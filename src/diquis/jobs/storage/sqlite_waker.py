@@ -5,7 +5,7 @@ the directory: see :mod:`.inotify`) the moment some process writes it; ``PRAGMA
 data_version`` — shared memory, no disk — then says whether a commit by another
 connection is visible yet. The two are needed together: inotify fires on the write of
 the commit's frames, a moment *before* the commit is published (after its fsync), so
-after a write we look every half millisecond until a commit shows, then — inotify merges
+after a write we look every millisecond until a commit shows, then — inotify merges
 events, so another commit may hide behind the one we saw — at growing intervals (1 ms,
 2 ms, 4 ms, ... half a second). A quiet database costs nothing at all.
 
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 # after a write to the WAL: look every EAGER_NAP seconds until a commit shows (for at most
 # EAGER seconds: a slow disk's fsync, or a write that was rolled back), then at growing
 # intervals until SETTLE seconds after the write
-EAGER, EAGER_NAP = 0.2, 0.0005
+EAGER, EAGER_NAP = 0.2, 0.001  # (epoll waits whole milliseconds anyway)
 SETTLE = 0.5
 
 
