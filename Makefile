@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo jobs-demo test lint typecheck pytest bench clean browser nginx web webtest wheel bench-jobs bench-hub bench-e2e chaos
+.PHONY: demo jobs-demo test lint typecheck pytest bench clean browser nginx web webtest wheel bench-jobs bench-hub bench-idle bench-e2e chaos
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -112,11 +112,15 @@ HUB_BENCH_ARGS ?= --pin
 
 bench: $(BENCH_VENV)/.installed $(HUB_NODE)
 	$(BENCH_VENV)/bin/python bench/jobs.py $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/idle.py --peers $(IDLE_BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/hub.py $(HUB_BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/e2e.py $(E2E_BENCH_ARGS)
 
 bench-jobs: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/jobs.py $(BENCH_ARGS)
+
+bench-idle: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/idle.py --peers $(IDLE_BENCH_ARGS)
 
 bench-hub: $(BENCH_VENV)/.installed $(HUB_NODE)
 	$(BENCH_VENV)/bin/python bench/hub.py $(HUB_BENCH_ARGS)

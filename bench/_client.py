@@ -8,7 +8,9 @@
   default, or ``incr``: one Redis round trip) one call at a time, each its own durable
   commit, and print ``{"n": N, "seconds": S}``;
 * ``latency M INTERVAL_MS`` — once a worker has run a warm-up job, enqueue M stamp jobs
-  spaced INTERVAL_MS apart and wait until all have started (the workers write the stamps).
+  spaced INTERVAL_MS apart and wait until all have started (the workers write the stamps);
+  with ``$BENCH_GAPS`` (seconds, comma-separated: ``idle.py``) job k is enqueued after
+  gap k of quiet instead.
 
 Timing covers only the enqueue loop: imports and connecting are done before it starts.
 """
@@ -59,19 +61,31 @@ def run_enqueue(enqueue: Enqueue, n: int, start: int) -> float:
     return time.perf_counter() - began
 
 
+def schedule(m: int, interval: float) -> list[float]:
+    """When (seconds after the start) each probe job is enqueued."""
+    gaps = os.environ.get("BENCH_GAPS")
+    if not gaps:
+        return [k * interval for k in range(m)]
+    offsets, at = [], 0.0
+    for gap in gaps.split(","):
+        at += float(gap)
+        offsets.append(at)
+    return offsets
+
+
 def run_latency(stamp: Stamp, m: int, interval: float) -> bool:
     for warm in range(1, 4):  # a worker is up and idle once it has run a warm-up job
         stamp(-1.0)
         if not wait_stamps(warm, warm=True, timeout=60.0):
             return False
     time.sleep(0.3)
-    began = time.monotonic()
-    for k in range(m):
-        stamp(time.time())
-        pause = began + (k + 1) * interval - time.monotonic()
+    began, offsets = time.monotonic(), schedule(m, interval)
+    for offset in offsets:
+        pause = began + offset - time.monotonic()
         if pause > 0:
             time.sleep(pause)
-    return wait_stamps(m, warm=False, timeout=30.0)
+        stamp(time.time())
+    return wait_stamps(len(offsets), warm=False, timeout=30.0)
 
 
 async def arun_enqueue(enqueue: AEnqueue, n: int, start: int) -> float:
@@ -87,13 +101,13 @@ async def arun_latency(stamp: AStamp, m: int, interval: float) -> bool:
         if not await asyncio.to_thread(wait_stamps, warm, True, 60.0):
             return False
     await asyncio.sleep(0.3)
-    began = time.monotonic()
-    for k in range(m):
-        await stamp(time.time())
-        pause = began + (k + 1) * interval - time.monotonic()
+    began, offsets = time.monotonic(), schedule(m, interval)
+    for offset in offsets:
+        pause = began + offset - time.monotonic()
         if pause > 0:
             await asyncio.sleep(pause)
-    return await asyncio.to_thread(wait_stamps, m, False, 30.0)
+        await stamp(time.time())
+    return await asyncio.to_thread(wait_stamps, len(offsets), False, 30.0)
 
 
 # -- per library -------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -50,7 +49,8 @@ class Periodic(abc.ABC):
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
-        self._due_now = asyncio.Event()
+        self._due_now = False  # wake() came: the next sleep ends at once
+        self._sleeping: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -61,7 +61,32 @@ class Periodic(abc.ABC):
     def wake(self) -> None:
         """Run the next round now (safe from any thread; a no-op before start)."""
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._due_now.set)
+            self._loop.call_soon_threadsafe(self._run_now)
+
+    def _run_now(self) -> None:
+        self._due_now = True
+        if self._sleeping is not None and not self._sleeping.done():
+            self._sleeping.set_result(None)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Until ``seconds`` have passed or wake() was called (a future and a timer: an
+        idle server sleeps several times a second, and wait_for on an Event costs twice
+        as much)."""
+        if not self._due_now:
+            loop = asyncio.get_running_loop()
+            self._sleeping = sleeping = loop.create_future()
+            timer = loop.call_later(seconds, self._run_now_if_sleeping, sleeping)
+            try:
+                await sleeping
+            finally:
+                timer.cancel()
+                self._sleeping = None
+        self._due_now = False
+
+    @staticmethod
+    def _run_now_if_sleeping(sleeping: asyncio.Future[None]) -> None:
+        if not sleeping.done():
+            sleeping.set_result(None)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -81,6 +106,4 @@ class Periodic(abc.ABC):
             except Exception:
                 log.exception("job server duty %s failed", self.name)
                 wait = self.interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._due_now.wait(), max(wait, 0.001))
-            self._due_now.clear()
+            await self._sleep(max(wait, 0.001))

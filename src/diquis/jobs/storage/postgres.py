@@ -23,6 +23,7 @@ from ..monitoring import stats_bucket
 from ..states import CLAIM, START_CONTINUATION, SUCCEED, State
 from .connector import Connector, Waker
 from .loop_connections import LoopConnections
+from .pg_listen import notifications
 from .schema import PG_SCHEMA
 from .sql import SqlStorage
 from .statements import CLAIM_COLUMNS, LIVE_SQL
@@ -301,12 +302,10 @@ class PostgresConnector(Connector):
     # -- notifications ------------------------------------------------------------------
 
     async def state_changes(self, poll_interval: float = 0.05) -> AsyncIterator[StateChange]:
-        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-            await conn.execute("LISTEN diquis_state")
-            async for note in conn.notifies():
-                for item in note.payload.split(","):
-                    job_id, _, state = item.partition(":")
-                    yield StateChange(int(job_id), State(state))
+        async for note in notifications(self.url, ["diquis_state"]):
+            for item in note.payload.split(","):
+                job_id, _, state = item.partition(":")
+                yield StateChange(int(job_id), State(state))
 
     def waker(self, queues: Sequence[str]) -> Waker:
         return _ListenWaker(self.url, queues)
@@ -664,24 +663,18 @@ class _ListenWaker(Waker):
         self._event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
-        self._conn: psycopg.AsyncConnection[Any] | None = None
 
     async def _listen(self) -> None:
         assert self._event is not None
+        event = self._event
         try:
-            self._conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
-            await self._conn.execute("LISTEN diquis_enqueued")
-            self._event.set()  # look once: work may have come while we connected
-            async for note in self._conn.notifies():
+            # on_listening: look once, work may have come while we connected
+            async for note in notifications(self._url, ["diquis_enqueued"], event.set):
                 if note.payload in self._queues:
-                    self._event.set()
+                    event.set()
         except (psycopg.Error, OSError):
             # the backup poll keeps the server working; the next wait() reconnects
             pass
-        finally:
-            if self._conn is not None:
-                await self._conn.close()
-                self._conn = None
 
     def poke(self) -> None:
         if self._loop is not None and self._event is not None:

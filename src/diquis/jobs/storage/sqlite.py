@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sqlite3
 import threading
@@ -18,9 +17,12 @@ from ..states import CLAIM, State
 from .connector import Connector, Waker
 from .schema import SCHEMA_VERSION, SQLITE_SCHEMA
 from .sql import SqlStorage, latency_json
+from .sqlite_waker import SQLiteWaker
 from .statements import CLAIM_COLUMNS, FINISH, INSERT_HISTORY_FULL, owned_runs
 
 _SYNC_MODES = {"off", "normal", "full", "extra"}
+# the state-change feed looks anyway this often, in case a wake-up was missed
+_FEED_BACKUP_POLL = 5.0
 
 
 def sqlite_path(url: str) -> tuple[Path, dict[str, str]]:
@@ -155,7 +157,13 @@ class SQLiteConnector(Connector):
         self._local = threading.local()
 
     async def state_changes(self, poll_interval: float = 0.05) -> AsyncIterator[StateChange]:
-        conn = self.connect()
+        """Every history row committed from now on, in order, from any process.
+
+        Woken by the kernel when the WAL is written (see :mod:`.sqlite_waker`);
+        ``poll_interval`` is how often to look where inotify is missing.
+        """
+        waker = SQLiteWaker(self.connect(), self.path, fallback_interval=poll_interval)
+        conn = waker.conn
         try:
             row = conn.execute("SELECT coalesce(max(id), 0) FROM diquis_job_history").fetchone()
             last = int(row[0])
@@ -169,12 +177,12 @@ class SQLiteConnector(Connector):
                     last = hid
                     yield StateChange(job_id, State(state))
                 if len(rows) < 1000:
-                    await asyncio.sleep(poll_interval)
+                    await waker.wait(_FEED_BACKUP_POLL)
         finally:
-            conn.close()
+            waker.release()
 
     def waker(self, queues: Sequence[str]) -> Waker:
-        return _DataVersionWaker(self.connect())
+        return SQLiteWaker(self.connect(), self.path)
 
 
 class SQLiteStorage(SqlStorage):
@@ -304,44 +312,6 @@ def _unwrap(connection: Any) -> Any:
     inner = getattr(connection, "connection", None)  # SQLAlchemy Connection -> pool proxy
     driver = getattr(inner, "driver_connection", None)
     return driver if driver is not None else connection
-
-
-class _DataVersionWaker(Waker):
-    """Wakes when any other connection commits (``PRAGMA data_version``), or when poked.
-
-    The pragma reads shared memory, no disk, so polling it every millisecond is cheap and
-    gives cross-process pickup in about a millisecond without a server to notify us.
-    """
-
-    def __init__(self, conn: sqlite3.Connection, interval: float = 0.001) -> None:
-        self._conn = conn
-        self._interval = interval
-        self._version = self._read()
-        self._poked = threading.Event()
-
-    def _read(self) -> int:
-        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
-
-    def poke(self) -> None:
-        self._poked.set()
-
-    async def wait(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        interval = self._interval
-        while True:
-            if self._poked.is_set():
-                self._poked.clear()
-                return
-            version = self._read()
-            if version != self._version:
-                self._version = version
-                return
-            if time.monotonic() >= deadline:
-                return
-            await asyncio.sleep(interval)
-
-    async def close(self) -> None:
-        self._conn.close()
 
 
 __all__ = ["SQLiteConnector", "SQLiteStorage", "enable_wal", "sqlite_path"]
