@@ -11,7 +11,7 @@ import abc
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from ..concurrency import Candidate, Running, pick, round_robin
@@ -829,25 +829,44 @@ class SqlStorage(Storage):
         now: float,
         gated_limit: int | None,
         queue_limits: dict[str, int],
+        first: Callable[[], list[ClaimedJob] | None] | None = None,
     ) -> list[ClaimedJob]:
-        """:meth:`claim` inside the caller's transaction."""
+        """:meth:`claim` inside the caller's transaction.
+
+        ``first``, when given, yields what :meth:`claim_plain` gave for ``queues[0]`` with
+        the whole ``limit`` (a statement the caller already sent, e.g. in a pipeline).
+        """
         claimed: list[ClaimedJob] = []
         careful_limit = limit if gated_limit is None else min(limit, gated_limit)
-        for queue in queues:
+        for i, queue in enumerate(queues):
             if len(claimed) >= limit:
                 break
-            careful = queue in queue_limits or (
-                self.execute(conn, q.HAS_GATED, (queue,)).fetchone() is not None
-            )
-            if careful:
+            plain: list[ClaimedJob] | None = None
+            if i == 0 and first is not None:
+                plain = first()
+            elif queue not in queue_limits:
+                plain = self.claim_plain(conn, server_id, queue, limit - len(claimed), now)
+            if plain is None:  # a queue limit, or gated jobs waiting: the careful path
                 want = careful_limit - len(claimed)
                 if want > 0:
                     claimed.extend(
                         self.claim_gated(conn, server_id, queue, want, now, queue_limits.get(queue))
                     )
             else:
-                claimed.extend(self.claim_queue(conn, server_id, queue, limit - len(claimed), now))
+                claimed.extend(plain)
         return claimed
+
+    def claim_plain(
+        self, conn: Any, server_id: str, queue: str, limit: int, now: float
+    ) -> list[ClaimedJob] | None:
+        """:meth:`claim_queue`, or None (claiming nothing) when gated jobs wait in the queue.
+
+        A queue with jobs under mutexes, limits or partitions waiting is claimed on the
+        careful path instead; PostgreSQL checks and claims in one statement.
+        """
+        if self.execute(conn, q.HAS_GATED, (queue,)).fetchone() is not None:
+            return None
+        return self.claim_queue(conn, server_id, queue, limit, now)
 
     def claim_gated(
         self,
