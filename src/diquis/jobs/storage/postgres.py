@@ -649,72 +649,11 @@ class PostgresStorage(SqlStorage):
         params = {"queue": queue, "limit": limit, "server": server_id, "now": now}
         return _plain_claimed(conn.execute(_CLAIM_PLAIN, params).fetchall())
 
-    def finish_and_claim(
-        self,
-        server_id: str,
-        outcomes: Sequence[Outcome],
-        queues: Sequence[str],
-        limit: int,
-        now: float,
-        gated_limit: int | None = None,
-    ) -> tuple[int, list[ClaimedJob]]:
-        """One transaction as on every storage, in fewer round trips: a pipeline sends
-        BEGIN, the finish and the first queue's claim together, then reads both."""
-        queue_limits = self.queue_limits() if limit > 0 else {}
-        plain = limit > 0 and bool(queues) and queues[0] not in queue_limits
-        with self.transaction() as conn, conn.pipeline():
-            finish = (
-                conn.execute(_FINISH, self._finish_params(server_id, outcomes, now))
-                if outcomes
-                else None
-            )
-            claim = (
-                conn.execute(
-                    _CLAIM_PLAIN,
-                    {"queue": queues[0], "limit": limit, "server": server_id, "now": now},
-                )
-                if plain
-                else None
-            )
-            rows = finish.fetchall() if finish is not None else []
-            written = self._finished(conn, now, rows)
-            if limit <= 0:
-                return written, []
-            claimed = self.claim_in(
-                conn,
-                server_id,
-                queues,
-                limit,
-                now,
-                gated_limit,
-                queue_limits,
-                first=None if claim is None else lambda: _plain_claimed(claim.fetchall()),
-            )
-            if claim is not None and len(claimed) < limit and _enqueues_more(rows):
-                # the finish enqueued continuations or batch jobs after the claim was
-                # sent: claim on, as if the loop over the queues had seen them
-                more = self.claim_in(
-                    conn,
-                    server_id,
-                    queues,
-                    limit - len(claimed),
-                    now,
-                    None if gated_limit is None else gated_limit - len(claimed),
-                    queue_limits,
-                )
-                claimed.extend(more)
-        return written, claimed
-
     def finish_in(self, conn: Any, server_id: str, outcomes: Sequence[Outcome], now: float) -> int:
         if not outcomes:
             return 0
-        rows = conn.execute(_FINISH, self._finish_params(server_id, outcomes, now)).fetchall()
-        return self._finished(conn, now, rows)
-
-    @staticmethod
-    def _finish_params(server_id: str, outcomes: Sequence[Outcome], now: float) -> dict[str, Any]:
         history = [(o.job_id, h) for o in outcomes for h in o.history]
-        return {
+        params = {
             "now": now,
             "bucket": stats_bucket(now),
             "server": server_id,
@@ -732,32 +671,15 @@ class PostgresStorage(SqlStorage):
             "h_reasons": [h.reason for _, h in history],
             "h_data": [h.data_json() for _, h in history],
         }
-
-    def _finished(self, conn: Any, now: float, rows: list[Any]) -> int:
-        """After the finish statement: continuations and batches its rows call for."""
+        rows = conn.execute(_FINISH, params).fetchall()
         # only parents with an Awaiting continuation: most batches need no second statement
-        awaited = _awaited(rows)
+        awaited = [r[0] for r in rows if r[3] and r[1] != State.SCHEDULED.value]
         if awaited:
             self.resolve_continuations(conn, now, awaited)
-        batches = _batches(rows)
+        batches = {r[2] for r in rows if r[2] is not None and r[1] != State.SCHEDULED.value}
         if batches:
             self.settle_batches(conn, now, sorted(batches))
         return len(rows)
-
-
-def _awaited(rows: list[Any]) -> list[int]:
-    """Finished parents (not retried) with an Awaiting continuation, from ``_FINISH``'s rows."""
-    return [r[0] for r in rows if r[3] and r[1] != State.SCHEDULED.value]
-
-
-def _batches(rows: list[Any]) -> set[int]:
-    """Batches whose jobs ended (not retried), from ``_FINISH``'s rows."""
-    return {r[2] for r in rows if r[2] is not None and r[1] != State.SCHEDULED.value}
-
-
-def _enqueues_more(rows: list[Any]) -> bool:
-    """Whether writing these outcomes may have enqueued jobs (continuations, batch jobs)."""
-    return bool(_awaited(rows) or _batches(rows))
 
 
 def _plain_claimed(rows: list[Any]) -> list[ClaimedJob] | None:

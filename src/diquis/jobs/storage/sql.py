@@ -11,7 +11,7 @@ import abc
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from ..concurrency import Candidate, Running, pick, round_robin
@@ -829,22 +829,15 @@ class SqlStorage(Storage):
         now: float,
         gated_limit: int | None,
         queue_limits: dict[str, int],
-        first: Callable[[], list[ClaimedJob] | None] | None = None,
     ) -> list[ClaimedJob]:
-        """:meth:`claim` inside the caller's transaction.
-
-        ``first``, when given, yields what :meth:`claim_plain` gave for ``queues[0]`` with
-        the whole ``limit`` (a statement the caller already sent, e.g. in a pipeline).
-        """
+        """:meth:`claim` inside the caller's transaction."""
         claimed: list[ClaimedJob] = []
         careful_limit = limit if gated_limit is None else min(limit, gated_limit)
-        for i, queue in enumerate(queues):
+        for queue in queues:
             if len(claimed) >= limit:
                 break
             plain: list[ClaimedJob] | None = None
-            if i == 0 and first is not None:
-                plain = first()
-            elif queue not in queue_limits:
+            if queue not in queue_limits:
                 plain = self.claim_plain(conn, server_id, queue, limit - len(claimed), now)
             if plain is None:  # a queue limit, or gated jobs waiting: the careful path
                 want = careful_limit - len(claimed)
