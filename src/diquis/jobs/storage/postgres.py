@@ -671,7 +671,10 @@ class PostgresStorage(SqlStorage):
             "h_reasons": [h.reason for _, h in history],
             "h_data": [h.data_json() for _, h in history],
         }
-        rows = conn.execute(_FINISH, params).fetchall()
+        # never prepared: psycopg prepares a statement on its 5th run, and PostgreSQL's
+        # generic plan for this one (row estimates of 1) joins every Processing row of the
+        # server to every outcome by nested loop — 27 ms instead of 4 for 100 outcomes
+        rows = conn.execute(_FINISH, params, prepare=False).fetchall()
         # only parents with an Awaiting continuation: most batches need no second statement
         awaited = [r[0] for r in rows if r[3] and r[1] != State.SCHEDULED.value]
         if awaited:
