@@ -104,3 +104,45 @@ def test_a_queue_limit_makes_a_queue_careful(engine: JobEngine) -> None:
     jobs = [engine.enqueue(capped, n) for n in range(4)]
     claimed = engine.storage.claim(SERVER, ["capped"], 4, engine.now(), 2)
     assert [j.id for j in claimed] == jobs[:2]
+
+
+def test_finish_and_claim_takes_a_first_queue_with_gated_jobs_carefully(
+    engine: JobEngine,
+) -> None:
+    engine.job(queue="careful", mutex="m:{n}")(guarded)
+    engine.storage.register_server(SERVER, "h", 1, ["careful", "default"], 2, engine.now())
+    careful = [engine.enqueue(guarded, n) for n in (1, 1, 2)]
+    plain = [engine.enqueue(work, n) for n in range(2)]
+    [first] = engine.storage.claim(SERVER, ["careful"], 1, engine.now(), 1)
+    assert first.id == careful[0]
+    # careful[1] shares careful[0]'s mutex, still held while the finish is not written:
+    # the finish comes first, so it is free now; one free slot takes only one careful job
+    written, more = engine.storage.finish_and_claim(
+        SERVER, [succeeded(engine, first)], ["careful", "default"], 5, engine.now(), 1
+    )
+    assert written == 1
+    assert [j.id for j in more] == [careful[1], *plain]
+    assert engine.get(careful[2]).state is State.ENQUEUED
+
+
+def test_continuations_a_finish_enqueues_count_against_the_gated_limit(
+    engine: JobEngine,
+) -> None:
+    engine.job(queue="careful", mutex="m:{n}")(guarded)
+    engine.storage.register_server(SERVER, "h", 1, ["default", "careful"], 2, engine.now())
+    parent = engine.enqueue(work, 1)
+    after = engine.continue_with(parent, guarded, 1)
+    other = engine.enqueue(work, 2)
+    [claimed] = engine.storage.claim(SERVER, ["default"], 1, engine.now())
+    # one free slot, already taken by the plain job: the careful continuation waits
+    _, more = engine.storage.finish_and_claim(
+        SERVER, [succeeded(engine, claimed)], ["default", "careful"], 5, engine.now(), 1
+    )
+    assert [j.id for j in more] == [other]
+    assert engine.get(after).state is State.ENQUEUED
+    # with two free slots it is claimed in the same transaction
+    [again] = more
+    _, more = engine.storage.finish_and_claim(
+        SERVER, [succeeded(engine, again)], ["default", "careful"], 5, engine.now(), 2
+    )
+    assert [j.id for j in more] == [after]

@@ -148,6 +148,27 @@ h AS (
 SELECT * FROM u ORDER BY id
 """
 
+# claim_plain in one statement: claim nothing when gated jobs wait in the queue (they go
+# the careful path), and say so with one extra row whose id is NULL
+_CLAIM_PLAIN = (
+    _CLAIM.replace(
+        "WITH c AS (",
+        f"""WITH g AS (
+    SELECT 1 FROM diquis_jobs WHERE {CLAIM.sql_match()} AND gated = 1 AND queue = %(queue)s
+    LIMIT 1
+),
+c AS (""",
+        1,
+    )
+    .replace("AND gated = 0\n", "AND gated = 0\n        AND NOT EXISTS (SELECT 1 FROM g)\n", 1)
+    .replace(
+        "SELECT * FROM u ORDER BY id",
+        "SELECT * FROM (SELECT * FROM u UNION ALL SELECT "
+        + ", ".join(["NULL"] * len(CLAIM_COLUMNS.split(",")))
+        + " FROM g) r ORDER BY id",
+    )
+)
+
 _FINISH = f"""
 WITH d AS (
     SELECT * FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(states)s::text[],
@@ -621,6 +642,12 @@ class PostgresStorage(SqlStorage):
         ).fetchall()
         return [ClaimedJob(*r) for r in rows]
 
+    def claim_plain(
+        self, conn: Any, server_id: str, queue: str, limit: int, now: float
+    ) -> list[ClaimedJob] | None:
+        params = {"queue": queue, "limit": limit, "server": server_id, "now": now}
+        return _plain_claimed(conn.execute(_CLAIM_PLAIN, params).fetchall())
+
     def finish_in(self, conn: Any, server_id: str, outcomes: Sequence[Outcome], now: float) -> int:
         if not outcomes:
             return 0
@@ -643,7 +670,10 @@ class PostgresStorage(SqlStorage):
             "h_reasons": [h.reason for _, h in history],
             "h_data": [h.data_json() for _, h in history],
         }
-        rows = conn.execute(_FINISH, params).fetchall()
+        # never prepared: psycopg prepares a statement on its 5th run, and PostgreSQL's
+        # generic plan for this one (row estimates of 1) joins every Processing row of the
+        # server to every outcome by nested loop — 27 ms instead of 4 for 100 outcomes
+        rows = conn.execute(_FINISH, params, prepare=False).fetchall()
         # only parents with an Awaiting continuation: most batches need no second statement
         awaited = [r[0] for r in rows if r[3] and r[1] != State.SCHEDULED.value]
         if awaited:
@@ -652,6 +682,13 @@ class PostgresStorage(SqlStorage):
         if batches:
             self.settle_batches(conn, now, sorted(batches))
         return len(rows)
+
+
+def _plain_claimed(rows: list[Any]) -> list[ClaimedJob] | None:
+    """What ``_CLAIM_PLAIN`` returned: the claimed jobs, or None when gated jobs wait."""
+    if rows and rows[-1][0] is None:  # NULLs sort last: the gated marker row
+        return None
+    return [ClaimedJob(*r) for r in rows]
 
 
 class _ListenWaker(Waker):

@@ -836,18 +836,30 @@ class SqlStorage(Storage):
         for queue in queues:
             if len(claimed) >= limit:
                 break
-            careful = queue in queue_limits or (
-                self.execute(conn, q.HAS_GATED, (queue,)).fetchone() is not None
-            )
-            if careful:
+            plain: list[ClaimedJob] | None = None
+            if queue not in queue_limits:
+                plain = self.claim_plain(conn, server_id, queue, limit - len(claimed), now)
+            if plain is None:  # a queue limit, or gated jobs waiting: the careful path
                 want = careful_limit - len(claimed)
                 if want > 0:
                     claimed.extend(
                         self.claim_gated(conn, server_id, queue, want, now, queue_limits.get(queue))
                     )
             else:
-                claimed.extend(self.claim_queue(conn, server_id, queue, limit - len(claimed), now))
+                claimed.extend(plain)
         return claimed
+
+    def claim_plain(
+        self, conn: Any, server_id: str, queue: str, limit: int, now: float
+    ) -> list[ClaimedJob] | None:
+        """:meth:`claim_queue`, or None (claiming nothing) when gated jobs wait in the queue.
+
+        A queue with jobs under mutexes, limits or partitions waiting is claimed on the
+        careful path instead; PostgreSQL checks and claims in one statement.
+        """
+        if self.execute(conn, q.HAS_GATED, (queue,)).fetchone() is not None:
+            return None
+        return self.claim_queue(conn, server_id, queue, limit, now)
 
     def claim_gated(
         self,
