@@ -5,7 +5,7 @@ the directory: see :mod:`.inotify`) the moment some process writes it; ``PRAGMA
 data_version`` — shared memory, no disk — then says whether a commit by another
 connection is visible yet. The two are needed together: inotify fires on the write of
 the commit's frames, a moment *before* the commit is published (after its fsync), so
-after a write we look on every turn of the event loop for half a millisecond (a local
+after a write we look on every turn of the event loop for a millisecond (a local
 disk's fsync usually ends by then: pickup need not wait for the next whole millisecond
 of the loop's timers), then every millisecond until a commit shows, then — inotify merges
 events, so another commit may hide behind the one we saw — at growing intervals (1 ms,
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 # EAGER seconds: a slow disk's fsync, or a write that was rolled back), then at growing
 # intervals until SETTLE seconds after the write
 EAGER, EAGER_NAP = 0.2, 0.001  # (epoll waits whole milliseconds anyway)
-SPIN = 0.0005  # ... and for the first SPIN seconds on every turn of the loop
+SPIN = 0.001  # ... and for the first SPIN seconds on every turn of the loop
 SETTLE = 0.5
 
 
