@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email.utils
 import json
 import os
 import socket
@@ -24,7 +25,7 @@ from diquis.realtime import Hub, HubOptions, HubServer
 from diquis.realtime.transports.direct_websocket import DirectWebSocketTransport
 from diquis.realtime.transports.websocket import WebSocketTransport
 from diquis.settings import Settings
-from diquis.webserver import uvicorn_config, uvicorn_options
+from diquis.webserver import QuietServer, uvicorn_config, uvicorn_options
 from diquis.wsprotocol import frame_header
 from tests.support.net import free_port, wait_for_port
 
@@ -77,7 +78,7 @@ def serve_hub(tmp_path: Path) -> Iterator[object]:
         config = uvicorn_config(
             hub, host="127.0.0.1", port=port, ws_deflate=settings.ws_deflate, log_level="warning"
         )
-        server = uvicorn.Server(config)
+        server = QuietServer(config)  # what serve() runs
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=lambda: loop.run_until_complete(server.serve()))
         thread.start()
@@ -104,6 +105,35 @@ def test_deflate_is_on_with_the_variable(serve_hub: object) -> None:
     status, headers = upgrade_response(port)
     assert status.startswith("HTTP/1.1 101")
     assert "permessage-deflate" in headers.get("sec-websocket-extensions", "")
+
+
+def test_the_quiet_main_loop_keeps_the_date_header_and_stops_when_asked(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    hub = HubServer(EchoHub)
+    server = QuietServer(uvicorn_config(hub, host="127.0.0.1", port=port, log_level="warning"))
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=lambda: loop.run_until_complete(server.serve()))
+    thread.start()
+    try:
+        wait_for_port(port)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := sock.recv(4096):
+                data += chunk
+        head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
+        dates = [line for line in head.split("\r\n") if line.startswith("date:")]
+        assert len(dates) == 1
+        parsed = email.utils.parsedate_to_datetime(dates[0].split(":", 1)[1].strip())
+        assert parsed.tzinfo is not None
+    finally:
+        server.should_exit = True  # from another thread: wakes the sleeping main loop
+        thread.join(timeout=30)
+        loop.close()
+    assert not thread.is_alive()
+    assert server.started
 
 
 def test_the_shipped_options() -> None:

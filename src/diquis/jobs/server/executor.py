@@ -65,6 +65,7 @@ class Executor:
         on_slot_free: Callable[[], None],
         on_retry_scheduled: Callable[[], None],
         on_run_end: Callable[[JobContext], None] = lambda context: None,
+        on_run_start: Callable[[], None] = lambda: None,
     ) -> None:
         self.engine = engine
         self.server_id = server_id
@@ -82,6 +83,7 @@ class Executor:
         self._on_slot_free = on_slot_free
         self._on_retry_scheduled = on_retry_scheduled
         self._on_run_end = on_run_end
+        self._on_run_start = on_run_start
 
     def __len__(self) -> int:
         return len(self._running)
@@ -150,6 +152,7 @@ class Executor:
         )
         task = asyncio.create_task(self._perform(job, context), name=f"diquis-job-{job.id}")
         self._running[(job.id, job.attempt)] = _Running(job, context, task)
+        self._on_run_start()
 
     async def wait_all(self) -> None:
         """Until every run in progress, and every buffered job, has ended."""

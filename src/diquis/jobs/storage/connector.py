@@ -43,6 +43,11 @@ class Connector(abc.ABC):
     def transaction(self, write: bool = True) -> contextlib.AbstractContextManager[Any]:
         """A connection inside a transaction, committed on a clean exit (``write``: may write)."""
 
+    def relaxed_commits(self) -> contextlib.AbstractContextManager[None]:
+        """Within it, this thread's commits need not wait for the disk (a claim-only round;
+        see :meth:`SQLiteConnector.relaxed_commits`). Here: no change, every commit durable."""
+        return contextlib.nullcontext()
+
     def sql(self, query: str) -> str:
         """The query (written with ``?`` placeholders) in this driver's placeholder style."""
         return query

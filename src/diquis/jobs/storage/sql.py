@@ -8,6 +8,7 @@ clock, so tests can move time without sleeping.
 from __future__ import annotations
 
 import abc
+import contextlib
 import json
 import time
 from collections import Counter
@@ -810,8 +811,12 @@ class SqlStorage(Storage):
         now: float,
         gated_limit: int | None = None,
     ) -> tuple[int, list[ClaimedJob]]:
-        queue_limits = self.queue_limits() if limit > 0 else {}
-        with self.transaction() as conn:
+        # a round that only claims may commit without waiting for the disk (see
+        # Connector.relaxed_commits: no outcome is in it, and a lost claim runs again)
+        relaxed = self.connector.relaxed_commits() if not outcomes else contextlib.nullcontext()
+        with relaxed, self.transaction() as conn:
+            # the limits are read in this transaction when stale: no extra one after idle
+            queue_limits = self.queue_limits(conn) if limit > 0 else {}
             written = self.finish_in(conn, server_id, outcomes, now) if outcomes else 0
             claimed = (
                 self.claim_in(conn, server_id, queues, limit, now, gated_limit, queue_limits)
@@ -909,13 +914,17 @@ class SqlStorage(Storage):
         )
         return claimed
 
-    def queue_limits(self) -> dict[str, int]:
-        """Every queue's limit (read at most once a second: limits change rarely)."""
+    def queue_limits(self, conn: Any = None) -> dict[str, int]:
+        """Every queue's limit (read at most once a second: limits change rarely), in the
+        caller's transaction ``conn`` if given, else in a transaction of its own."""
         cached = self._queue_limits
         if cached is not None and time.monotonic() - cached[0] < QUEUE_LIMITS_TTL:
             return cached[1]
-        with self.transaction(write=False) as conn:
+        if conn is not None:
             limits = {r[0]: int(r[1]) for r in self.execute(conn, q.QUEUE_LIMITS).fetchall()}
+        else:
+            with self.transaction(write=False) as own:
+                limits = {r[0]: int(r[1]) for r in self.execute(own, q.QUEUE_LIMITS).fetchall()}
         self._queue_limits = (time.monotonic(), limits)
         return limits
 

@@ -110,6 +110,31 @@ class SQLiteConnector(Connector):
             raise
         self.commit(conn)
 
+    @contextlib.contextmanager
+    def relaxed_commits(self) -> Iterator[None]:
+        """This thread's commits inside run at ``synchronous=NORMAL``; the URL's setting after.
+
+        For the worker's rounds that claim and write no outcome, so a pickup does not wait
+        for an fsync. Why that is safe: in WAL mode a NORMAL commit is appended to the WAL,
+        in order, just not fsynced; the next FULL commit on the database (any connection's:
+        an outcome, an enqueue) or a checkpoint fsyncs the WAL up to it. So a claim can be
+        lost only by an OS crash or power loss before then — never the finish that follows
+        it, which is a later FULL commit and makes the claim durable first. A lost claim
+        leaves the job Enqueued as it was; the worker that claimed it died in the same crash
+        and ran nothing durable, so the job runs again, as after a lifeline rescue. (Only a
+        job's side effects outside the database may repeat: the at-least-once contract.)
+        A process crash loses nothing: the WAL is in the OS's page cache.
+        """
+        if self.synchronous not in ("full", "extra"):
+            yield  # already no fsync per commit (the URL chose so)
+            return
+        conn = self._conn()
+        conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            yield
+        finally:
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+
     def commit(self, conn: sqlite3.Connection) -> None:
         """End ``conn``'s transaction (the commit and its fsync)."""
         conn.execute("COMMIT")

@@ -5,7 +5,9 @@ the directory: see :mod:`.inotify`) the moment some process writes it; ``PRAGMA
 data_version`` — shared memory, no disk — then says whether a commit by another
 connection is visible yet. The two are needed together: inotify fires on the write of
 the commit's frames, a moment *before* the commit is published (after its fsync), so
-after a write we look every millisecond until a commit shows, then — inotify merges
+after a write we look on every turn of the event loop for a millisecond (a local
+disk's fsync usually ends by then: pickup need not wait for the next whole millisecond
+of the loop's timers), then every millisecond until a commit shows, then — inotify merges
 events, so another commit may hide behind the one we saw — at growing intervals (1 ms,
 2 ms, 4 ms, ... half a second). A quiet database costs nothing at all.
 
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 # EAGER seconds: a slow disk's fsync, or a write that was rolled back), then at growing
 # intervals until SETTLE seconds after the write
 EAGER, EAGER_NAP = 0.2, 0.001  # (epoll waits whole milliseconds anyway)
+SPIN = 0.001  # ... and for the first SPIN seconds on every turn of the loop
 SETTLE = 0.5
 
 
@@ -124,12 +127,13 @@ class SQLiteWaker(Waker):
             else:
                 since_write = now - self._written_at
                 if self._seen_at < self._written_at and since_write < EAGER:
-                    nap = min(nap, EAGER_NAP)  # a commit is on its way (in its fsync)
+                    # a commit is on its way (in its fsync)
+                    nap = min(nap, 0.0 if since_write < SPIN else EAGER_NAP)
                 elif since_write < SETTLE:  # another may hide behind the one we saw
                     nap = min(nap, max(0.001, since_write))
             # one future and one timer per nap: cheaper than wait_for on an Event
             self._waiter = waiter = loop.create_future()
-            timer = loop.call_later(nap, self._wake)
+            timer = loop.call_soon(self._wake) if nap <= 0 else loop.call_later(nap, self._wake)
             try:
                 await waiter
             finally:
