@@ -112,7 +112,7 @@ HUB_BENCH_ARGS ?= --pin
 
 bench: $(BENCH_VENV)/.installed $(HUB_NODE)
 	$(BENCH_VENV)/bin/python bench/jobs.py $(BENCH_ARGS)
-	$(BENCH_VENV)/bin/python bench/idle.py --peers $(IDLE_BENCH_ARGS)
+	$(BENCH_VENV)/bin/python bench/idle.py --peers --what pickup $(IDLE_BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/hub.py $(HUB_BENCH_ARGS)
 	$(BENCH_VENV)/bin/python bench/e2e.py $(E2E_BENCH_ARGS)
 

@@ -13,7 +13,10 @@ database, or Redis database 15 emptied with FLUSHDB):
   procrastinate and saq; huey's thread workers use a sync client);
 * pickup — with one idle worker process, a client process enqueues ``--latency-jobs``
   jobs ``--interval`` ms apart; each job writes ``time.time()`` when it starts next to
-  the ``time.time()`` taken just before its enqueue call; p50/p99 of the difference.
+  the ``time.time()`` taken just before its enqueue call; p50/p99 of the difference;
+* enqueue against a bare one-row insert + commit from the same driver (``_enqueue.py``);
+* idle CPU of ``diquis serve`` (with its worker) and ``diquis worker`` (``idle.py``; not
+  with ``--quick`` or ``--no-idle``).
 
 Each backend runs at the concurrency per worker process the table states (the peers at
 their own defaults: huey 8 threads, procrastinate and saq 10); ``diquis-*-c10`` rows run
@@ -44,6 +47,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import idle
 from _enqueue import report as enqueue_report
 from _peers import BENCH_DIR, Backend, PostgresStore, RedisStore, make_backends
 
@@ -452,6 +456,11 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"),
         help="a dedicated Redis database: it is emptied with FLUSHDB",
     )
+    parser.add_argument(
+        "--no-idle",
+        action="store_true",
+        help="skip the idle-CPU figure of diquis serve/worker (bench/idle.py; off with --quick)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     args = parser.parse_args(argv)
     args.jobs = args.jobs or (2_000 if args.quick else 10_000)
@@ -508,6 +517,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"- {r.backend}: p50 {fmt_ms(r.row_p50)} ms, p99 {fmt_ms(r.row_p99)} ms")
     pg = args.pg_url if "diquis-postgres" in names else None  # rows next to a bare insert
     print(enqueue_report(pg, min(args.jobs, 5000), {r.backend: r.enqueue_rate for r in results}))
+    storages = [
+        s for s in ("sqlite", "postgres") if any(n.startswith(f"diquis-{s}") for n in names)
+    ]
+    if storages and not (args.quick or args.no_idle):
+        idle_args = idle.parser().parse_args(
+            ["--what", "cpu", "--storages", ",".join(storages), "--pg-url", args.pg_url]
+        )
+        print("\nIdle CPU of diquis serve (with its worker) and diquis worker (bench/idle.py)\n")
+        print(idle.report(idle.run(idle_args)))
     if args.json:
         args.json.write_text(
             json.dumps(
