@@ -38,18 +38,15 @@ import asyncio
 import contextlib
 import json
 import os
-import resource
 import secrets
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from queue import Empty, Queue
 from typing import Any
 
 import aiohttp
@@ -59,8 +56,10 @@ from psycopg import sql
 from diquis.identity import Principal, issue_token
 
 BENCH_DIR = Path(__file__).resolve().parent
-NODE_DIR = BENCH_DIR / "hub_node"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(BENCH_DIR))
+
+from _procs import NodeProcess, cpu_seconds, end, free_port, raise_nofile  # noqa: E402
+
 ADMIN_EMAIL = "root@e2e.bench"
 ADMIN_PASSWORD = "e2e-bench-password-2026"
 LOAD_TARGET_P99_MS = 50.0
@@ -79,37 +78,6 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
     return ordered[rank - 1]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def raise_nofile() -> None:
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def end(proc: subprocess.Popen[Any]) -> None:
-    """Stop a process this script started (by its handle, never by name)."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 # -- the stack -----------------------------------------------------------------------------
@@ -358,51 +326,6 @@ def run_load(
 # -- toast: Active -> every connected super admin -------------------------------------------
 
 
-class NodeListener:
-    """``toast.mjs``: the connected admins, JSON lines both ways."""
-
-    def __init__(self, url: str, tokens_file: Path, inflight: int, log_file: Any) -> None:
-        config = json.dumps({"url": url, "tokens": str(tokens_file), "inflight": inflight})
-        self.proc = subprocess.Popen(
-            ["node", str(NODE_DIR / "toast.mjs"), config], cwd=NODE_DIR, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=log_file, text=True, preexec_fn=raise_nofile,
-        )  # fmt: skip
-        self.events: Queue[dict[str, Any] | None] = Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("{"):
-                self.events.put(json.loads(line))
-        self.events.put(None)
-
-    def command(self, cmd: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"cmd": cmd}) + "\n")
-        self.proc.stdin.flush()
-
-    def expect(self, event: str, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                item = self.events.get(timeout=max(0.0, deadline - time.monotonic()))
-            except Empty:
-                raise TimeoutError(f"no {event!r} from toast.mjs in {timeout:.0f} s") from None
-            if item is None:
-                raise RuntimeError(f"toast.mjs exited (code {self.proc.poll()})")
-            if item.get("event") == event:
-                return item
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(OSError):
-                self.command("stop")
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=30)
-        end(self.proc)
-
-
 @dataclass
 class ToastResult:
     admins: int
@@ -453,7 +376,9 @@ def run_toast(stack: Stack, token: str, admins: int, tenants: int, inflight: int
     tokens_file = stack.work / "tokens.json"
     tokens_file.write_text(json.dumps(tokens))
     with (stack.work / "toast-node.log").open("w") as node_log:
-        node = NodeListener(f"{stack.base}/hubs/notifications", tokens_file, inflight, node_log)
+        config = {"url": f"{stack.base}/hubs/notifications", "tokens": str(tokens_file),
+                  "inflight": inflight}  # fmt: skip
+        node = NodeProcess("toast.mjs", config, node_log)
         try:
             connected = node.expect("connected", timeout=180)
             log(f"{connected['ok']} admins connected in {connected['ms'] / 1000:.1f} s "

@@ -38,13 +38,9 @@ import datetime as dt
 import json
 import os
 import platform
-import queue
-import resource
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from dataclasses import asdict, dataclass, field
@@ -52,27 +48,16 @@ from pathlib import Path
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
-NODE_DIR = BENCH_DIR / "hub_node"
+sys.path.insert(0, str(BENCH_DIR))
+
+from _procs import NODE_DIR, NodeProcess, cpu_seconds, end, free_port, raise_nofile  # noqa: E402
+
 SERVERS = ("diquis", "diquis-asgi", "aiosignalr")
 DEFAULT_SERVERS = "diquis,aiosignalr"  # diquis-asgi: the hub over plain ASGI, on request
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 FINE_BUCKETS = 10000  # the client's histogram: 0.1 ms buckets below 1 s, then 10 ms
 
 
 # -- processes ---------------------------------------------------------------------------
-
-
-def raise_nofile() -> None:
-    """Child processes hold thousands of sockets: lift the soft open-file limit to the hard."""
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def rss_kib(pid: int) -> int:
@@ -82,81 +67,10 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
 def http_json(url: str, method: str = "GET", timeout: float = 10.0) -> Any:
     request = urllib.request.Request(url, method=method)
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
-
-
-class NodeClient:
-    """One Node process holding a share of the connections; JSON lines both ways."""
-
-    def __init__(self, url: str, count: int, inflight: int, cpu: int | None, log: Any) -> None:
-        config = json.dumps({"url": url, "count": count, "inflight": inflight})
-        command = ["node", str(NODE_DIR / "client.mjs"), config]
-        if cpu is not None and shutil.which("taskset"):
-            command = ["taskset", "-c", str(cpu), *command]
-        self.proc = subprocess.Popen(
-            command,
-            cwd=NODE_DIR,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            preexec_fn=raise_nofile,
-        )
-        self.events: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("{"):
-                self.events.put(json.loads(line))
-        self.events.put(None)
-
-    def command(self, cmd: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"cmd": cmd}) + "\n")
-        self.proc.stdin.flush()
-
-    def expect(self, event: str, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"no {event!r} from a Node client in {timeout:.0f} s")
-            item = self.events.get(timeout=remaining)
-            if item is None:
-                raise RuntimeError(f"a Node client exited (code {self.proc.poll()})")
-            if item.get("event") == event:
-                return item
-
-    def stop(self, timeout: float) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.command("stop")
-                self.proc.wait(timeout=timeout)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-        end(self.proc)
-
-
-def end(proc: subprocess.Popen[Any]) -> None:
-    """Stop a process this script started (its handle, never a name)."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 # -- results -----------------------------------------------------------------------------
@@ -258,7 +172,7 @@ class Bench:
             command = ["taskset", "-c", "0", *command]
         env = {**os.environ, "DIQUIS_WS_DEFLATE": "1" if args.deflate else "0"}
         proc = subprocess.Popen(command, stdout=log, stderr=log, preexec_fn=raise_nofile, env=env)
-        clients: list[NodeClient] = []
+        clients: list[NodeProcess] = []
         try:
             self._wait_ready(proc, base)
             time.sleep(0.5)
@@ -268,12 +182,15 @@ class Bench:
                 shares[i] += 1
             started = time.monotonic()
             clients = [
-                NodeClient(
-                    f"http://127.0.0.1:{port}/hub",
-                    share,
-                    args.inflight,
-                    1 if self.pin else None,
+                NodeProcess(
+                    "client.mjs",
+                    {
+                        "url": f"http://127.0.0.1:{port}/hub",
+                        "count": share,
+                        "inflight": args.inflight,
+                    },
                     log,
+                    cpu=1 if self.pin else None,
                 )
                 for share in shares
                 if share
@@ -358,7 +275,7 @@ class Bench:
         self,
         proc: subprocess.Popen[Any],
         base: str,
-        clients: list[NodeClient],
+        clients: list[NodeProcess],
         run: Run,
         step_id: int,
         name: str,
