@@ -956,23 +956,7 @@ class SqlStorage(Storage):
         """:meth:`finish` inside the caller's transaction; how many runs were still ours."""
         written: list[Outcome] = []
         for o in outcomes:
-            cur = self.execute(
-                conn,
-                q.FINISH,
-                (
-                    o.state.value,
-                    o.reason,
-                    None if o.state is State.SCHEDULED else now,
-                    o.expire_at,
-                    o.result,
-                    o.error,
-                    o.scheduled_at,
-                    o.retry_count,
-                    o.job_id,
-                    server_id,
-                    o.attempt,
-                ),
-            )
+            cur = self.execute(conn, q.FINISH, q.finish_row(o, server_id, now))
             if cur.rowcount:
                 written.append(o)
         self.after_finish(conn, server_id, now, written)

@@ -18,7 +18,7 @@ from .connector import Connector, Waker
 from .schema import SCHEMA_VERSION, SQLITE_SCHEMA
 from .sql import SqlStorage, latency_json
 from .sqlite_waker import SQLiteWaker
-from .statements import CLAIM_COLUMNS, FINISH, INSERT_HISTORY_FULL, owned_runs
+from .statements import CLAIM_COLUMNS, FINISH, INSERT_HISTORY_FULL, finish_row, owned_runs
 
 _SYNC_MODES = {"off", "normal", "full", "extra"}
 # the state-change feed looks anyway this often, in case a wake-up was missed
@@ -283,25 +283,7 @@ class SQLiteStorage(SqlStorage):
             )
         }
         written = [o for o in outcomes if (o.job_id, o.attempt) in owned]
-        conn.executemany(
-            FINISH,
-            [
-                (
-                    o.state.value,
-                    o.reason,
-                    None if o.state is State.SCHEDULED else now,
-                    o.expire_at,
-                    o.result,
-                    o.error,
-                    o.scheduled_at,
-                    o.retry_count,
-                    o.job_id,
-                    server_id,
-                    o.attempt,
-                )
-                for o in written
-            ],
-        )
+        conn.executemany(FINISH, [finish_row(o, server_id, now) for o in written])
         self.after_finish(conn, server_id, now, written)
         return len(written)
 

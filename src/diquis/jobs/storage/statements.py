@@ -7,6 +7,9 @@ connector converts them). State names come from :mod:`..states`; the state rules
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..model import Outcome
 from ..states import (
     CLAIM,
     DUE,
@@ -124,6 +127,15 @@ FINISH = (
     " result = ?, error = ?, scheduled_at = ?, retry_count = ?"
     f" WHERE id = ? AND {SUCCEED.sql_match()} AND server_id = ? AND attempt = ?"
 )
+
+
+def finish_row(o: Outcome, server_id: str, now: float) -> tuple[Any, ...]:
+    """The parameters of :data:`FINISH` for one outcome."""
+    finished = None if o.state is State.SCHEDULED else now
+    return (o.state.value, o.reason, finished, o.expire_at, o.result, o.error,
+            o.scheduled_at, o.retry_count, o.job_id, server_id, o.attempt)  # fmt: skip
+
+
 COUNT_OUTCOMES = (
     "INSERT INTO diquis_stats (bucket, state, server_id, count) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (bucket, state, server_id) DO UPDATE SET"
