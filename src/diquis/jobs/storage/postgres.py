@@ -233,6 +233,23 @@ SELECT id FROM ins ORDER BY id
 """
 
 
+def _job_arrays(jobs: Sequence[NewJob]) -> dict[str, list[Any]]:
+    """The columns every multi-row job insert takes, one array per column."""
+    return {
+        "targets": [j.target for j in jobs],
+        "args": [j.args for j in jobs],
+        "kwargs": [j.kwargs for j in jobs],
+        "queues": [j.queue for j in jobs],
+        "mutex": [j.mutex_key for j in jobs],
+        "limit_n": [j.limit for j in jobs],
+        "rate_key": [j.rate_key for j in jobs],
+        "rate_n": [j.rate_n for j in jobs],
+        "rate_period": [j.rate_period for j in jobs],
+        "partition": [j.partition_key for j in jobs],
+        "gated": [int(j.gated) for j in jobs],
+    }
+
+
 class PostgresConnector(Connector):
     """A PostgreSQL database through a psycopg pool."""
 
@@ -443,21 +460,11 @@ class PostgresStorage(SqlStorage):
     def _many_params(jobs: Sequence[NewJob], now: float) -> dict[str, Any]:
         tag_rows = [(tag, n) for n, j in enumerate(jobs, 1) for tag in j.tags]
         return {
-            "targets": [j.target for j in jobs],
-            "args": [j.args for j in jobs],
-            "kwargs": [j.kwargs for j in jobs],
-            "queues": [j.queue for j in jobs],
+            **_job_arrays(jobs),
             "states": [j.state.value for j in jobs],
             "reasons": [j.reason for j in jobs],
             "scheduled": [j.scheduled_at for j in jobs],
             "recurring": [j.recurring_id for j in jobs],
-            "mutex": [j.mutex_key for j in jobs],
-            "limit_n": [j.limit for j in jobs],
-            "rate_key": [j.rate_key for j in jobs],
-            "rate_n": [j.rate_n for j in jobs],
-            "rate_period": [j.rate_period for j in jobs],
-            "partition": [j.partition_key for j in jobs],
-            "gated": [int(j.gated) for j in jobs],
             "tags": [t for t, _ in tag_rows],
             "tag_rows": [n for _, n in tag_rows],
             "now": now,
@@ -603,17 +610,7 @@ class PostgresStorage(SqlStorage):
         if not jobs:
             return []
         params = {
-            "targets": [j.target for j in jobs],
-            "args": [j.args for j in jobs],
-            "kwargs": [j.kwargs for j in jobs],
-            "queues": [j.queue for j in jobs],
-            "mutex": [j.mutex_key for j in jobs],
-            "limit_n": [j.limit for j in jobs],
-            "rate_key": [j.rate_key for j in jobs],
-            "rate_n": [j.rate_n for j in jobs],
-            "rate_period": [j.rate_period for j in jobs],
-            "partition": [j.partition_key for j in jobs],
-            "gated": [int(j.gated) for j in jobs],
+            **_job_arrays(jobs),
             "state": state.value,
             "reason": reason,
             "now": now,
