@@ -952,15 +952,14 @@ class SqlStorage(Storage):
         with self.transaction() as conn:
             return self.finish_in(conn, server_id, outcomes, now)
 
+    @abc.abstractmethod
     def finish_in(self, conn: Any, server_id: str, outcomes: Sequence[Outcome], now: float) -> int:
-        """:meth:`finish` inside the caller's transaction; how many runs were still ours."""
-        written: list[Outcome] = []
-        for o in outcomes:
-            cur = self.execute(conn, q.FINISH, q.finish_row(o, server_id, now))
-            if cur.rowcount:
-                written.append(o)
-        self.after_finish(conn, server_id, now, written)
-        return len(written)
+        """:meth:`finish` inside the caller's transaction; how many runs were still ours.
+
+        Each database writes it its own way (one set-based statement on PostgreSQL; on
+        SQLite, whose write transaction excludes other writers, one read of the runs still
+        ours and one ``executemany``).
+        """
 
     def after_finish(
         self, conn: Any, server_id: str, now: float, written: Sequence[Outcome]
