@@ -12,7 +12,7 @@ import abc
 import asyncio
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
@@ -30,15 +30,27 @@ class Duty(Protocol):
 
 
 class Io:
-    """Blocking storage calls, run in a few threads off the event loop."""
+    """Blocking storage calls, run in a few threads off the event loop.
+
+    A duty stopped while its call runs (its task cancelled) cannot stop the thread:
+    :meth:`close` waits for such calls, so nobody closes the storage's connections under a
+    statement still running on them.
+    """
 
     def __init__(self, workers: int = 4) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="diquis-io")
+        self._running: set[Future[Any]] = set()
 
     async def __call__(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        call = self._pool.submit(fn, *args)
+        self._running.add(call)
+        call.add_done_callback(self._running.discard)
+        return await asyncio.wrap_future(call)
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Wait for the calls still running, then let the threads go."""
+        if self._running:
+            await asyncio.wait([asyncio.wrap_future(c) for c in list(self._running)])
         self._pool.shutdown(wait=False)
 
 

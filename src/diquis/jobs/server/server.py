@@ -159,7 +159,7 @@ class Server:
         await self._io(self.engine.storage.remove_server, self.id)
         self.engine.remove_waker(self._waker)
         await self._waker.close()
-        self._io.close()
+        await self._io.close()
         log.info("job server %s stopped", self.id)
 
     async def _hand_back(self, jobs: list[ClaimedJob], when: str) -> None:
@@ -228,7 +228,7 @@ class Server:
         finally:
             await self._io(self.engine.storage.remove_server, self.id)
             await self._waker.close()
-            self._io.close()
+            await self._io.close()
             self.executor.close()
 
 
