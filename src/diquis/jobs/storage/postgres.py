@@ -74,7 +74,7 @@ h AS (
 ),
 t AS (
     INSERT INTO diquis_job_tags (tag, job_id)
-    SELECT tag, ins.id FROM ins, unnest(%(tags)s::text[]) AS tag ON CONFLICT DO NOTHING
+    SELECT tag, ins.id FROM ins, unnest(%(tags)b::text[]) AS tag ON CONFLICT DO NOTHING
 )
 SELECT id, 1 FROM ins
 UNION ALL SELECT 0, 0 FROM s WHERE s.state = 'Missing'
@@ -94,10 +94,10 @@ _INSERT_JOB = (
 # tag to its job
 _INSERT_MANY = """
 WITH d AS (
-    SELECT * FROM unnest(%(targets)s::text[], %(args)s::text[], %(kwargs)s::text[],
-        %(queues)s::text[], %(states)s::text[], %(reasons)s::text[], %(scheduled)s::float8[],
-        %(recurring)s::text[], %(mutex)s::text[], %(limit_n)s::int[], %(rate_key)s::text[],
-        %(rate_n)s::int[], %(rate_period)s::float8[], %(partition)s::text[], %(gated)s::int[])
+    SELECT * FROM unnest(%(targets)b::text[], %(args)b::text[], %(kwargs)b::text[],
+        %(queues)b::text[], %(states)b::text[], %(reasons)b::text[], %(scheduled)b::float8[],
+        %(recurring)b::text[], %(mutex)b::text[], %(limit_n)b::int[], %(rate_key)b::text[],
+        %(rate_n)b::int[], %(rate_period)b::float8[], %(partition)b::text[], %(gated)b::int[])
         WITH ORDINALITY AS d(target, args, kwargs, queue, state, reason, scheduled_at,
             recurring_id, mutex_key, limit_n, rate_key, rate_n, rate_period, partition_key,
             gated, ord)
@@ -119,7 +119,7 @@ h AS (
 ),
 t AS (
     INSERT INTO diquis_job_tags (tag, job_id)
-    SELECT tg.tag, n.id FROM unnest(%(tags)s::text[], %(tag_rows)s::bigint[]) AS tg(tag, ord)
+    SELECT tg.tag, n.id FROM unnest(%(tags)b::text[], %(tag_rows)b::bigint[]) AS tg(tag, ord)
     JOIN n ON n.ord = tg.ord ON CONFLICT DO NOTHING
 )
 SELECT id FROM ins ORDER BY id
@@ -171,9 +171,9 @@ c AS (""",
 
 _FINISH = f"""
 WITH d AS (
-    SELECT * FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(states)s::text[],
-        %(reasons)s::text[], %(expire)s::float8[], %(results)s::text[], %(errors)s::text[],
-        %(scheduled)s::float8[], %(retries)s::int[])
+    SELECT * FROM unnest(%(ids)b::bigint[], %(attempts)b::int[], %(states)b::text[],
+        %(reasons)b::text[], %(expire)b::float8[], %(results)b::text[], %(errors)b::text[],
+        %(scheduled)b::float8[], %(retries)b::int[])
     AS d(id, attempt, state, reason, expire_at, result, error, scheduled_at, retry_count)
 ),
 u AS (
@@ -191,8 +191,8 @@ u AS (
 h AS (
     INSERT INTO diquis_job_history (job_id, state, at, reason, server_id, data)
     SELECT e.job_id, e.state, %(now)s, e.reason, %(server)s, e.data
-    FROM unnest(%(h_ids)s::bigint[], %(h_states)s::text[], %(h_reasons)s::text[],
-        %(h_data)s::text[]) WITH ORDINALITY AS e(job_id, state, reason, data, ord)
+    FROM unnest(%(h_ids)b::bigint[], %(h_states)b::text[], %(h_reasons)b::text[],
+        %(h_data)b::text[]) WITH ORDINALITY AS e(job_id, state, reason, data, ord)
     JOIN u ON u.id = e.job_id
     ORDER BY e.ord
 ),
@@ -209,9 +209,9 @@ SELECT id, state, batch_id, awaited FROM u
 # a batch's jobs in one statement: rows as arrays, history and tags alongside
 _INSERT_BATCH = """
 WITH d AS (
-    SELECT * FROM unnest(%(targets)s::text[], %(args)s::text[], %(kwargs)s::text[],
-        %(queues)s::text[], %(mutex)s::text[], %(limit_n)s::int[], %(rate_key)s::text[],
-        %(rate_n)s::int[], %(rate_period)s::float8[], %(partition)s::text[], %(gated)s::int[])
+    SELECT * FROM unnest(%(targets)b::text[], %(args)b::text[], %(kwargs)b::text[],
+        %(queues)b::text[], %(mutex)b::text[], %(limit_n)b::int[], %(rate_key)b::text[],
+        %(rate_n)b::int[], %(rate_period)b::float8[], %(partition)b::text[], %(gated)b::int[])
         WITH ORDINALITY AS d(target, args, kwargs, queue, mutex_key, limit_n, rate_key,
             rate_n, rate_period, partition_key, gated, ord)
 ),
@@ -625,8 +625,8 @@ class PostgresStorage(SqlStorage):
         tags = [(t, i) for i, j in zip(ids, jobs, strict=True) for t in j.tags]
         if tags:
             conn.execute(
-                "INSERT INTO diquis_job_tags (tag, job_id) SELECT * FROM unnest(%s::text[],"
-                " %s::bigint[]) ON CONFLICT DO NOTHING",
+                "INSERT INTO diquis_job_tags (tag, job_id) SELECT * FROM unnest(%b::text[],"
+                " %b::bigint[]) ON CONFLICT DO NOTHING",
                 ([t for t, _ in tags], [i for _, i in tags]),
             )
         return ids
