@@ -32,7 +32,7 @@ class Server:
     """Runs jobs from ``queues`` (first = highest priority) with ``concurrency`` slots.
 
     Jobs are claimed ahead of the free slots into a local buffer of ``prefetch`` jobs
-    (default: ``concurrency``; more, up to 100, while jobs end faster than a round trip
+    (default: ``concurrency``; more, up to 250, while jobs end faster than a round trip
     to the store, see :mod:`.producer`); queues with mutexes, limits, partitions or a
     queue limit are never claimed ahead. ``prefetch=0`` claims only for free slots.
     """
