@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,7 @@ def _worker(args: argparse.Namespace) -> int:
     server = engine.server(
         queues=queues,
         concurrency=args.concurrency,
+        prefetch=args.prefetch,
         name=args.name,
         shutdown_timeout=args.shutdown_timeout,
         heartbeat_interval=args.heartbeat_interval,
@@ -96,6 +97,27 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``least``, or a clear usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{value} is less than {least}")
+        return value
+
+    return parse
+
+
+_PREFETCH_HELP = (
+    "jobs claimed ahead of free slots, at least (default: the concurrency; up to 250 while"
+    " jobs end faster than a round trip to the store; 0: claim only for free slots)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``diquis`` command."""
     parser = argparse.ArgumentParser(prog="diquis", description=__doc__)
@@ -108,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="module:attr naming a JobEngine or an object with .jobs (default: the Diquis app)",
     )
     worker.add_argument("--queues", default="default", help="comma-separated, by priority")
-    worker.add_argument("--concurrency", type=int, default=10)
+    worker.add_argument("--concurrency", type=_count(1), default=10)
+    worker.add_argument("--prefetch", type=_count(0), default=None, help=_PREFETCH_HELP)
     worker.add_argument("--name", default=None, help="server id (default host:pid:random)")
     worker.add_argument("--shutdown-timeout", type=float, default=15.0)
     worker.add_argument("--heartbeat-interval", type=float, default=2.0)
@@ -119,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--no-worker", action="store_true", help="run no job server in-process")
-    serve.add_argument("--concurrency", type=int, default=10)
+    serve.add_argument("--concurrency", type=_count(1), default=10)
+    serve.add_argument("--prefetch", type=_count(0), default=None, help=_PREFETCH_HELP)
     serve.set_defaults(handler=_serve)
 
     migrate = commands.add_parser("migrate", help="upgrade the catalog and every tenant database")
@@ -149,7 +173,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings_or_exit()
     app = Diquis(settings)
     app.migrate()
-    asgi = app.asgi(run_worker=not args.no_worker, worker_options={"concurrency": args.concurrency})
+    options = {"concurrency": args.concurrency, "prefetch": args.prefetch}
+    asgi = app.asgi(run_worker=not args.no_worker, worker_options=options)
     config = uvicorn_config(asgi, host=args.host, port=args.port, ws_deflate=settings.ws_deflate,
                             log_level=args.log_level.lower(), timeout_graceful_shutdown=15,
                             log_config=uvicorn_log_config(),
