@@ -59,6 +59,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from _procs import NodeProcess, cpu_seconds, end, free_port, raise_nofile  # noqa: E402
+from _stats import percentile  # noqa: E402
 
 ADMIN_EMAIL = "root@e2e.bench"
 ADMIN_PASSWORD = "e2e-bench-password-2026"
@@ -69,15 +70,6 @@ TOAST_TARGET_P99_MS = 100.0
 
 def log(message: str) -> None:
     print(f"[e2e {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of ``values``."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 # -- the stack -----------------------------------------------------------------------------

@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import idle
 from _enqueue import report as enqueue_report
 from _peers import BENCH_DIR, Backend, PostgresStore, RedisStore, make_backends
+from _stats import percentile
 
 TARGETS = {"enqueue": 3000.0, "drain": 10000.0, "p50": 2.0}
 COMPARE = {
@@ -89,13 +90,6 @@ class Result:
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 class Runner:
