@@ -89,6 +89,26 @@ async def test_schedules_continuations_and_tags_in_one_batch(engine: JobEngine) 
     assert engine.get(plain).tags == ()
 
 
+# text the batch statements send as arrays (PostgreSQL: binary array parameters), with
+# what a text array literal would have to quote or escape
+ODD_TEXT = ["a,b", 'say "hi"', "back\\slash", "{braces}", "NULL", "", "é ✓", "  spaced  "]
+
+
+async def test_odd_text_goes_through_the_batch_statements_unchanged(engine: JobEngine) -> None:
+    targets.register_all(engine)
+    ids = await asyncio.gather(
+        *(engine.aenqueue(targets.boom, text, tags=[f"t:{text}"]) for text in ODD_TEXT)
+    )
+    assert await engine.drain() == len(ODD_TEXT)  # each fails: a retry is scheduled
+    for job_id, text in zip(ids, ODD_TEXT, strict=True):
+        job = engine.get(job_id)
+        assert job.args == [text]
+        assert job.tags == (f"t:{text}".strip(),)  # tags are trimmed on the way in
+        assert job.state is State.SCHEDULED  # the finish wrote outcome and history rows
+        assert job.error is not None and job.error.endswith(text)
+        assert (job.history[-1].reason or "").endswith(text)
+
+
 async def test_a_unique_key_clash_answers_only_its_caller(engine: JobEngine) -> None:
     targets.register_all(engine)
     live = engine.enqueue(targets.add, 0, 0, unique_key="taken")
