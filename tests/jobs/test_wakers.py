@@ -40,6 +40,24 @@ def write_from_another_process(db: Path, rows: int = 1) -> None:
     subprocess.run([sys.executable, "-c", code, str(db), str(rows)], check=True, timeout=60)
 
 
+async def jobs_from_another_process(url: str, jobs: int, *, drain: bool = False) -> None:
+    """Enqueue ``jobs`` jobs into the store at ``url`` (and run them: ``drain``) from a new
+    Python process; returns when it has exited."""
+    code = (
+        "import asyncio, sys\n"
+        "from diquis.jobs import JobEngine\n"
+        "from tests.jobs.targets import add\n"
+        "e = JobEngine(sys.argv[1])\n"
+        "e.job(add)\n"
+        "for i in range(int(sys.argv[2])): e.enqueue(add, i, 1)\n"
+        "if sys.argv[3] == 'drain': asyncio.run(e.drain())\n"
+        "e.close()\n"
+    )
+    argv = [sys.executable, "-c", code, url, str(jobs), "drain" if drain else "no"]
+    root = Path(__file__).resolve().parents[2]
+    await asyncio.to_thread(subprocess.run, argv, check=True, timeout=120, cwd=root)
+
+
 @pytest.fixture
 def connector(tmp_path: Path) -> SQLiteConnector:
     conn = SQLiteConnector(f"sqlite:///{tmp_path}/jobs.db")
@@ -175,20 +193,7 @@ async def test_state_changes_deliver_every_change_from_another_process_in_order(
 
     task = asyncio.create_task(listen())
     await asyncio.sleep(0.3)  # the listener has read where the history ends
-    code = (
-        "import asyncio, sys\n"
-        "from diquis.jobs import JobEngine\n"
-        "from tests.jobs.targets import add\n"
-        "e = JobEngine(sys.argv[1])\n"
-        "e.job(add)\n"
-        "for i in range(20): e.enqueue(add, i, 1)\n"
-        "asyncio.run(e.drain())\n"
-        "e.close()\n"
-    )
-    root = Path(__file__).resolve().parents[2]
-    await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-c", code, url], check=True, timeout=120, cwd=root
-    )
+    await jobs_from_another_process(url, 20, drain=True)
     try:
         await asyncio.wait_for(task, 60)
         with engine.storage.connector.transaction(write=False) as conn:  # type: ignore[attr-defined]
@@ -209,20 +214,7 @@ async def test_postgres_waker_wakes_on_a_commit_from_another_process(postgres_ur
         task = asyncio.create_task(waker.wait(FOREVER))
         await asyncio.sleep(0.3)
         assert not task.done()
-        code = (
-            "import sys\n"
-            "from diquis.jobs import JobEngine\n"
-            "from tests.jobs.targets import add\n"
-            "e = JobEngine(sys.argv[1])\n"
-            "e.job(add)\n"
-            "e.enqueue(add, 1, 2)\n"
-            "e.close()\n"
-        )
-        root = Path(__file__).resolve().parents[2]
-        await asyncio.to_thread(
-            subprocess.run, [sys.executable, "-c", code, postgres_url], check=True, timeout=120,
-            cwd=root,
-        )  # fmt: skip
+        await jobs_from_another_process(postgres_url, 1)
         await asyncio.wait_for(task, 60)
     finally:
         await waker.close()
