@@ -1,13 +1,16 @@
-"""PostgreSQL storage specifics: its connection pool."""
+"""PostgreSQL storage specifics: its connection pool, and the one-job insert statements."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from diquis.jobs import JobEngine
+from diquis.jobs.model import NewJob
+from diquis.jobs.states import State
 from diquis.jobs.storage import postgres
 
 from . import targets
@@ -46,3 +49,63 @@ def test_a_database_that_is_down_fails_the_call_and_the_next_call_tries_again(
     with connector.transaction() as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
     connector.close()
+
+
+PLAIN = [
+    NewJob("add", "[1, 2]", "{}", "default", State.ENQUEUED),
+    NewJob("add", "[1, 2]", "{}", "q2", State.ENQUEUED, tags=("a", "b"), recurring_id="r"),
+    NewJob("add", "[3]", '{"x": "\'{,}"}', "default", State.SCHEDULED, scheduled_at=5000.0),
+    NewJob(
+        "add",
+        "[]",
+        "{}",
+        "default",
+        State.ENQUEUED,
+        mutex_key="m",
+        limit=2,
+        rate_key="k",
+        rate_n=3,
+        rate_period=60.0,
+        partition_key="p",
+        reason="why",
+    ),
+]
+
+
+def _row(conn: Any, job_id: int) -> dict[str, Any]:
+    cur = conn.execute("SELECT * FROM diquis_jobs WHERE id = %s", (job_id,))
+    names = [c.name for c in cur.description]
+    row = dict(zip(names, cur.fetchone(), strict=True))
+    del row["id"]
+    history = conn.execute(
+        "SELECT state, at, reason, server_id, data FROM diquis_job_history WHERE job_id = %s",
+        (job_id,),
+    ).fetchall()
+    tags = conn.execute(
+        "SELECT tag FROM diquis_job_tags WHERE job_id = %s ORDER BY tag", (job_id,)
+    ).fetchall()
+    return {"row": row, "history": history, "tags": tags}
+
+
+@pytest.mark.parametrize("job", PLAIN, ids=["plain", "tags", "scheduled", "gated"])
+def test_the_plain_statement_writes_what_the_general_one_does(
+    pg_engine: JobEngine, job: NewJob
+) -> None:
+    storage = pg_engine.storage
+    assert isinstance(storage, postgres.PostgresStorage)
+    params = storage._insert_params(job, 1234.5)
+    assert postgres._insert_one(job) is postgres._INSERT_PLAIN
+    with storage.connector.transaction() as conn:
+        [(plain_id, kind)] = conn.execute(postgres._INSERT_PLAIN, params).fetchall()
+        [(general_id, general_kind)] = conn.execute(postgres._INSERT_JOB, params).fetchall()
+        assert kind == general_kind == 1
+        assert _row(conn, plain_id) == _row(conn, general_id)
+
+
+def test_a_parent_or_a_unique_key_takes_the_general_statement() -> None:
+    job = PLAIN[0]
+    for other in (
+        NewJob(**{**job.__dict__, "parent_id": 1}),
+        NewJob(**{**job.__dict__, "unique_key": "k"}),
+    ):
+        assert postgres._insert_one(other) is postgres._INSERT_JOB

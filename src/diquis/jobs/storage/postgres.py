@@ -89,6 +89,37 @@ _INSERT_JOB = (
     .replace("%%(", "%(")
 )
 
+# one plain job (no parent, no unique key, no batch — most jobs): the row, its first history
+# entry and its tags. _INSERT_JOB answers the same but its parent and key cases are still
+# planned and run for such a job (~0.2 ms of a ~1 ms enqueue here, measured)
+_INSERT_PLAIN = """
+WITH ins AS (
+    INSERT INTO diquis_jobs (target, args, kwargs, queue, state, reason, created_at,
+        scheduled_at, enqueued_at, recurring_id, mutex_key, limit_n, rate_key, rate_n,
+        rate_period, partition_key, gated)
+    VALUES (%(target)s, %(args)s, %(kwargs)s, %(queue)s, %(state)s, %(reason)s, %(now)s,
+        %(scheduled_at)s, CASE WHEN %(state)s::text = '{ENQUEUED}' THEN %(now)s END,
+        %(recurring)s, %(mutex)s, %(limit_n)s, %(rate_key)s, %(rate_n)s, %(rate_period)s,
+        %(partition)s, %(gated)s)
+    RETURNING id, state, reason
+),
+h AS (
+    INSERT INTO diquis_job_history (job_id, state, at, reason)
+    SELECT id, state, %(now)s, reason FROM ins
+),
+t AS (
+    INSERT INTO diquis_job_tags (tag, job_id)
+    SELECT tag, ins.id FROM ins, unnest(%(tags)b::text[]) AS tag ON CONFLICT DO NOTHING
+)
+SELECT id, 1 FROM ins
+""".replace("{ENQUEUED}", State.ENQUEUED.value)
+
+
+def _insert_one(job: NewJob) -> str:
+    """The statement that writes ``job`` alone (see :data:`_INSERT_PLAIN`)."""
+    return _INSERT_PLAIN if job.parent_id is None and job.unique_key is None else _INSERT_JOB
+
+
 # plain jobs (no parent, no unique key, no batch) of a group commit, in one statement: rows
 # as arrays; ids follow the rows' order (one sequence, inserted in order), which ties each
 # tag to its job
@@ -403,7 +434,7 @@ class PostgresStorage(SqlStorage):
     def insert_job(self, conn: Any, job: NewJob, now: float) -> tuple[int, bool]:
         if job.batch_id is not None or job.parent_batch_id is not None:
             return super().insert_job(conn, job, now)
-        rows = conn.execute(_INSERT_JOB, self._insert_params(job, now)).fetchall()
+        rows = conn.execute(_insert_one(job), self._insert_params(job, now)).fetchall()
         return self._inserted(conn, job, rows)
 
     def create_job(self, job: NewJob, now: float, connection: Any = None) -> tuple[int, bool]:
@@ -577,7 +608,7 @@ class PostgresStorage(SqlStorage):
     async def acreate_job(self, connection: Any, job: NewJob, now: float) -> tuple[int, bool]:
         """insert_job on an async connection (the caller's transaction)."""
         conn: psycopg.AsyncConnection[Any] = self.driver_connection(connection)
-        cur = await conn.execute(_INSERT_JOB, self._insert_params(job, now))
+        cur = await conn.execute(_insert_one(job), self._insert_params(job, now))
         return await self._ainserted(conn, job, cur)
 
     async def _ainserted(
