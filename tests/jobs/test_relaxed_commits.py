@@ -1,7 +1,9 @@
-"""A SQLite worker's claim-only round commits at ``synchronous=NORMAL``, every other at the URL's.
+"""A worker's claim-only round commits without waiting for the disk, every other durably.
 
-The durability argument is in :meth:`SQLiteConnector.relaxed_commits`; here: which
-commits are relaxed, and that the connection is always left at the URL's setting.
+SQLite: ``synchronous=NORMAL`` instead of the URL's level; PostgreSQL:
+``synchronous_commit = off`` for that transaction. The durability argument is in
+:meth:`SQLiteConnector.relaxed_commits` and :meth:`PostgresConnector.relaxed_commits`;
+here: which commits are relaxed, and that connections are always left as they were.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from diquis.jobs import JobEngine, State
 from diquis.jobs.model import ClaimedJob, Outcome
 from diquis.jobs.server import outcomes
+from diquis.jobs.storage.postgres import PostgresConnector
 from diquis.jobs.storage.sqlite import SQLiteConnector
 
 SERVER = "s1:1:x"
@@ -129,3 +133,79 @@ def test_a_url_without_fsync_per_commit_is_left_alone(tmp_path: Path) -> None:
         assert synchronous(conn) == NORMAL
     finally:
         engine.close()
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_engine(postgres_url: str) -> Iterator[JobEngine]:
+    engine = JobEngine(postgres_url)
+    engine.job(work)
+    engine.storage.register_server(SERVER, "h", 1, ["default"], 4, engine.now())
+    yield engine
+    engine.close()
+
+
+def commit_settings(engine: JobEngine, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``synchronous_commit`` as each round's transaction ends (a list filled as it runs)."""
+    seen: list[str] = []
+    claim_in = engine.storage.claim_in  # type: ignore[attr-defined]
+
+    def claim_and_look(conn: Any, *args: Any) -> list[ClaimedJob]:
+        claimed: list[ClaimedJob] = claim_in(conn, *args)
+        seen.append(conn.execute("SELECT current_setting('synchronous_commit')").fetchone()[0])
+        return claimed
+
+    monkeypatch.setattr(engine.storage, "claim_in", claim_and_look)
+    return seen
+
+
+def pool_setting(engine: JobEngine) -> str:
+    connector = engine.storage.connector  # type: ignore[attr-defined]
+    assert isinstance(connector, PostgresConnector)
+    with connector.transaction() as conn:
+        return str(conn.execute("SHOW synchronous_commit").fetchone()[0])
+
+
+def test_postgres_claim_only_round_commits_without_waiting_for_the_flush(
+    pg_engine: JobEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = pg_engine.enqueue(work, 1)
+    settings = commit_settings(pg_engine, monkeypatch)
+    _, claimed = pg_engine.storage.finish_and_claim(SERVER, [], ["default"], 4, pg_engine.now())
+    assert [j.id for j in claimed] == [job_id]
+    assert pg_engine.get(job_id).state is State.PROCESSING
+    assert settings == ["off"]
+    assert pool_setting(pg_engine) == "on"  # for that transaction only
+
+
+def test_postgres_round_with_outcomes_commits_durably(
+    pg_engine: JobEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = pg_engine.enqueue(work, 1)
+    pg_engine.enqueue(work, 2)
+    [claimed] = pg_engine.storage.claim(SERVER, ["default"], 1, pg_engine.now())
+    settings = commit_settings(pg_engine, monkeypatch)
+    written, more = pg_engine.storage.finish_and_claim(
+        SERVER, [succeeded(pg_engine, claimed)], ["default"], 4, pg_engine.now()
+    )
+    assert written == 1 and len(more) == 1
+    assert pg_engine.get(first).state is State.SUCCEEDED
+    assert settings == ["on"]
+
+
+def test_postgres_relaxed_round_that_fails_leaves_the_thread_durable(
+    pg_engine: JobEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connector = pg_engine.storage.connector  # type: ignore[attr-defined]
+    pg_engine.enqueue(work, 1)
+
+    def broken(*args: object, **kwargs: object) -> list[ClaimedJob]:
+        assert connector.relaxed
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(pg_engine.storage, "claim_in", broken)
+    with pytest.raises(RuntimeError):
+        pg_engine.storage.finish_and_claim(SERVER, [], ["default"], 4, pg_engine.now())
+    assert not connector.relaxed

@@ -200,6 +200,13 @@ c AS (""",
     )
 )
 
+# the same in a claim-only round (Connector.relaxed_commits): its transaction commits without
+# waiting for the WAL flush, set by the statement itself (no extra round trip)
+_CLAIM_PLAIN_RELAXED = _CLAIM_PLAIN.replace(
+    " FROM g) r ORDER BY id",
+    " FROM g) r, (SELECT set_config('synchronous_commit', 'off', true)) relaxed ORDER BY id",
+).replace("SELECT * FROM (SELECT * FROM u UNION ALL", "SELECT r.* FROM (SELECT * FROM u UNION ALL")
+
 _FINISH = f"""
 WITH d AS (
     SELECT * FROM unnest(%(ids)b::bigint[], %(attempts)b::int[], %(states)b::text[],
@@ -296,6 +303,7 @@ class PostgresConnector(Connector):
         self._pool: ConnectionPool | None = None
         self._pool_size = pool_size
         self._pool_lock = threading.Lock()
+        self._relaxed = threading.local()
 
     @property
     def pool(self) -> ConnectionPool:
@@ -327,6 +335,31 @@ class PostgresConnector(Connector):
     def transaction(self, write: bool = True) -> Iterator[psycopg.Connection[Any]]:
         with self.pool.connection() as conn:
             yield conn
+
+    @contextlib.contextmanager
+    def relaxed_commits(self) -> Iterator[None]:
+        """This thread's claims inside commit with ``synchronous_commit = off``.
+
+        For the worker's rounds that claim and write no outcome, so a pickup does not wait
+        for the WAL flush (~0.7 ms of a ~5 ms pickup here). The claim statement sets it for
+        its own transaction. Why that is safe — the same argument as SQLite's: the commit
+        is in the WAL, in order, just not flushed yet; the WAL writer flushes it within
+        ~3 × ``wal_writer_delay``, and any durable commit after it (the run's outcome, an
+        enqueue) flushes it first. So only a crash of the database server (or a failover
+        to a standby) in that window loses a claim, which leaves the job Enqueued as it
+        was: it runs again, as after a lifeline rescue (at least once). A worker's crash
+        loses nothing: the server has the commit.
+        """
+        self._relaxed.on = True
+        try:
+            yield
+        finally:
+            self._relaxed.on = False
+
+    @property
+    def relaxed(self) -> bool:
+        """Whether this thread is inside :meth:`relaxed_commits`."""
+        return bool(getattr(self._relaxed, "on", False))
 
     @contextlib.contextmanager
     def autocommit(self) -> Iterator[psycopg.Connection[Any]]:
@@ -684,7 +717,8 @@ class PostgresStorage(SqlStorage):
         self, conn: Any, server_id: str, queue: str, limit: int, now: float
     ) -> list[ClaimedJob] | None:
         params = {"queue": queue, "limit": limit, "server": server_id, "now": now}
-        return _plain_claimed(conn.execute(_CLAIM_PLAIN, params).fetchall())
+        claim = _CLAIM_PLAIN_RELAXED if self.connector.relaxed else _CLAIM_PLAIN
+        return _plain_claimed(conn.execute(claim, params).fetchall())
 
     def finish_in(self, conn: Any, server_id: str, outcomes: Sequence[Outcome], now: float) -> int:
         if not outcomes:
