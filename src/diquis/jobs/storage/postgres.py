@@ -36,6 +36,16 @@ _MIGRATION_LOCK = 0x0D1A_0B5  # pg_advisory_xact_lock key for schema changes
 # taken by claims that weigh mutexes and limits, so two servers never both see a slot free
 _GATED_CLAIM_LOCK = 0x0D1A_0C1
 
+# the first history entry and the tags of the one job a CTE ``ins`` inserted (id, state, reason)
+_FIRST_HISTORY_AND_TAGS = """h AS (
+    INSERT INTO diquis_job_history (job_id, state, at, reason)
+    SELECT id, state, %(now)s, reason FROM ins
+),
+t AS (
+    INSERT INTO diquis_job_tags (tag, job_id)
+    SELECT tag, ins.id FROM ins, unnest(%(tags)b::text[]) AS tag ON CONFLICT DO NOTHING
+)"""
+
 _INSERT_JOB = """
 WITH p AS (SELECT state FROM diquis_jobs WHERE id = %(parent)s FOR SHARE),
 s1 AS (
@@ -68,14 +78,7 @@ ins AS (
     ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ({LIVE}) DO NOTHING
     RETURNING id, state, reason
 ),
-h AS (
-    INSERT INTO diquis_job_history (job_id, state, at, reason)
-    SELECT id, state, %(now)s, reason FROM ins
-),
-t AS (
-    INSERT INTO diquis_job_tags (tag, job_id)
-    SELECT tag, ins.id FROM ins, unnest(%(tags)b::text[]) AS tag ON CONFLICT DO NOTHING
-)
+{HISTORY_AND_TAGS}
 SELECT id, 1 FROM ins
 UNION ALL SELECT 0, 0 FROM s WHERE s.state = 'Missing'
 UNION ALL SELECT j.id, 2 FROM diquis_jobs j
@@ -85,7 +88,7 @@ UNION ALL SELECT j.id, 2 FROM diquis_jobs j
 _INSERT_JOB = (
     _INSERT_JOB.replace("%(", "%%(")  # keep psycopg's placeholders through str.format
     .replace("{LIVE}", LIVE_SQL)
-    .format(**_S)
+    .format(**_S, HISTORY_AND_TAGS=_FIRST_HISTORY_AND_TAGS)
     .replace("%%(", "%(")
 )
 
@@ -103,16 +106,11 @@ WITH ins AS (
         %(partition)s, %(gated)s)
     RETURNING id, state, reason
 ),
-h AS (
-    INSERT INTO diquis_job_history (job_id, state, at, reason)
-    SELECT id, state, %(now)s, reason FROM ins
-),
-t AS (
-    INSERT INTO diquis_job_tags (tag, job_id)
-    SELECT tag, ins.id FROM ins, unnest(%(tags)b::text[]) AS tag ON CONFLICT DO NOTHING
-)
+{HISTORY_AND_TAGS}
 SELECT id, 1 FROM ins
-""".replace("{ENQUEUED}", State.ENQUEUED.value)
+""".replace("{ENQUEUED}", State.ENQUEUED.value).replace(
+    "{HISTORY_AND_TAGS}", _FIRST_HISTORY_AND_TAGS
+)
 
 
 def _insert_one(job: NewJob) -> str:
