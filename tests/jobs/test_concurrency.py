@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from diquis.jobs import ConfigurationError, JobEngine, State
-from diquis.jobs.concurrency import parse_rate
+from diquis.jobs.concurrency import Concurrency, parse_rate
 
 from .conftest import FakeClock
 
@@ -116,3 +118,10 @@ def test_ungated_jobs_are_not_starved_by_partitions(engine: JobEngine) -> None:
         engine.enqueue(provision, "a", i)
     plain = engine.enqueue(work, 1)
     assert plain in claim(engine, 4)
+
+
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(Concurrency)])
+def test_any_rule_makes_a_target_gated(field: str) -> None:
+    # Concurrency.empty names every field: one added later must be named there too
+    assert Concurrency().empty
+    assert not Concurrency(**{field: 1}).empty

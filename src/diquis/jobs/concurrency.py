@@ -90,7 +90,13 @@ class Concurrency:
     @property
     def empty(self) -> bool:
         """Whether the target declares no rule at all."""
-        return self == Concurrency()
+        return (
+            self.mutex is None
+            and self.limit is None
+            and self.rate_limit is None
+            and self.rate_key is None
+            and self.partition is None
+        )
 
     def keys(
         self, target: str, sig: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]

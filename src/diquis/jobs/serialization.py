@@ -85,9 +85,16 @@ def _from_json(value: Any) -> Any:
     return {k: _from_json(v) for k, v in value.items()}
 
 
+# one encoder for every call (json.dumps builds one per call when given options); it keeps
+# no state between calls, so threads may share it
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# argument types _to_json returns unchanged: checked by type, without building a path
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def dumps_value(value: Any, path: str = "value") -> str:
     """Encode one value as compact JSON, raising JobArgumentError naming ``path``."""
-    return json.dumps(_to_json(value, path), separators=(",", ":"), ensure_ascii=False)
+    return _encode(_to_json(value, path))
 
 
 def loads_value(text: str | None) -> Any:
@@ -99,14 +106,13 @@ def loads_value(text: str | None) -> Any:
 
 def dumps_args(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> tuple[str, str]:
     """Encode positional and keyword arguments, naming the first bad one in the error."""
-    encoded_args = [_to_json(a, f"args[{i}]") for i, a in enumerate(args)]
-    encoded_kwargs = {k: _to_json(v, f"kwargs[{k!r}]") for k, v in kwargs.items()}
-    return (
-        json.dumps(encoded_args, separators=(",", ":"), ensure_ascii=False),
-        json.dumps(encoded_kwargs, separators=(",", ":"), ensure_ascii=False)
-        if encoded_kwargs
-        else "{}",
-    )
+    encoded_args = [
+        a if type(a) in _PLAIN else _to_json(a, f"args[{i}]") for i, a in enumerate(args)
+    ]
+    encoded_kwargs = {
+        k: v if type(v) in _PLAIN else _to_json(v, f"kwargs[{k!r}]") for k, v in kwargs.items()
+    }
+    return _encode(encoded_args), _encode(encoded_kwargs) if encoded_kwargs else "{}"
 
 
 def loads_args(args: str, kwargs: str) -> tuple[list[Any], dict[str, Any]]:
