@@ -195,6 +195,21 @@ def test_postgres_round_with_outcomes_commits_durably(
     assert settings == ["on"]
 
 
+async def guarded(n: int) -> None:
+    """A job under a mutex."""
+
+
+def test_postgres_claim_under_a_mutex_commits_durably_even_alone(
+    pg_engine: JobEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pg_engine.job(guarded, mutex="one")
+    job_id = pg_engine.enqueue(guarded, 1)
+    settings = commit_settings(pg_engine, monkeypatch)
+    _, claimed = pg_engine.storage.finish_and_claim(SERVER, [], ["default"], 4, pg_engine.now())
+    assert [j.id for j in claimed] == [job_id]
+    assert settings == ["on"]
+
+
 def test_postgres_relaxed_round_that_fails_leaves_the_thread_durable(
     pg_engine: JobEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

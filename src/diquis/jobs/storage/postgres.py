@@ -346,7 +346,11 @@ class PostgresConnector(Connector):
         enqueue) flushes it first. So only a crash of the database server (or a failover
         to a standby) in that window loses a claim, which leaves the job Enqueued as it
         was: it runs again, as after a lifeline rescue (at least once). A worker's crash
-        loses nothing: the server has the commit.
+        loses nothing: the server has the commit. Unlike SQLite's case, the worker may
+        outlive the database's crash, so the job's second run can overlap its first until
+        the worker's heartbeat sees the job is no longer its own and cancels that run (one
+        heartbeat after the database is back). A claim under a mutex or limit therefore
+        always commits durably (:meth:`lock_gated_claims`): those rules stay exact.
         """
         self._relaxed.on = True
         try:
@@ -391,6 +395,11 @@ class PostgresConnector(Connector):
 
     def lock_gated_claims(self, conn: Any) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_GATED_CLAIM_LOCK,))
+        if self.relaxed:
+            # a claim under a mutex or limit commits durably even in a claim-only round:
+            # lost to a database crash while its run goes on, the job could start again
+            # beside it and break the rule
+            conn.execute("SET LOCAL synchronous_commit TO DEFAULT")
 
     def migrate(self) -> None:
         with self.transaction() as conn:
