@@ -210,6 +210,20 @@ def test_postgres_claim_under_a_mutex_commits_durably_even_alone(
     assert settings == ["on"]
 
 
+def test_postgres_plain_claims_after_a_mutex_claim_do_not_relax_the_round_again(
+    pg_engine: JobEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pg_engine.job(guarded, mutex="one")
+    gated = pg_engine.enqueue(guarded, 1, queue="first")
+    plain = pg_engine.enqueue(work, 2, queue="second")
+    settings = commit_settings(pg_engine, monkeypatch)
+    _, claimed = pg_engine.storage.finish_and_claim(
+        SERVER, [], ["first", "second"], 4, pg_engine.now()
+    )
+    assert sorted(j.id for j in claimed) == sorted([gated, plain])
+    assert settings == ["on"]
+
+
 def test_postgres_relaxed_round_that_fails_leaves_the_thread_durable(
     pg_engine: JobEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -398,7 +398,8 @@ class PostgresConnector(Connector):
         if self.relaxed:
             # a claim under a mutex or limit commits durably even in a claim-only round:
             # lost to a database crash while its run goes on, the job could start again
-            # beside it and break the rule
+            # beside it and break the rule. The rest of the round is durable too.
+            self._relaxed.on = False
             conn.execute("SET LOCAL synchronous_commit TO DEFAULT")
 
     def migrate(self) -> None:
