@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,6 +50,33 @@ def test_a_database_that_is_down_fails_the_call_and_the_next_call_tries_again(
     with connector.transaction() as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
     connector.close()
+
+
+def test_callers_that_wait_for_a_failing_first_connect_fail_with_it_not_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the opening caller holds the lock while it waits; eight callers queued behind it
+    # must not each wait the whole timeout again in turn (a down database at start-up)
+    monkeypatch.setattr(postgres.PostgresConnector, "open_timeout", 0.5)
+    connector = postgres.PostgresConnector("postgresql://postgres@127.0.0.1:1/none")
+    took: list[float] = []
+    errors: list[BaseException] = []
+
+    def first_use() -> None:
+        began = time.monotonic()
+        try:
+            connector.pool  # noqa: B018
+        except BaseException as exc:
+            errors.append(exc)
+        took.append(time.monotonic() - began)
+
+    callers = [threading.Thread(target=first_use) for _ in range(8)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(timeout=30)
+    assert len(errors) == 8 and all(isinstance(e, postgres.PoolTimeout) for e in errors)
+    assert max(took) < 0.5 * 4, took  # serialized, the last would wait 8 × 0.5 s
 
 
 PLAIN = [

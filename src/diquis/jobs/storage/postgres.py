@@ -301,32 +301,40 @@ class PostgresConnector(Connector):
         self._pool: ConnectionPool | None = None
         self._pool_size = pool_size
         self._pool_lock = threading.Lock()
+        self._open_failures = 0  # first connects that timed out (see pool)
         self._relaxed = threading.local()
 
     @property
     def pool(self) -> ConnectionPool:
         """The connection pool, opened on first use."""
         if self._pool is None:
+            failed = self._open_failures
             with self._pool_lock:
                 if self._pool is None:
-                    try:
-                        pool = ConnectionPool(
-                            self.url,
-                            min_size=1,
-                            max_size=self._pool_size,
-                            open=False,
-                            name="diquis-jobs",
-                        )
-                        # wait for the first connection: a request queued behind it would
-                        # grow the pool to two, and a pool hands its connections out in
-                        # turn — a lone caller would switch server process every call
-                        # (~15% of a one-row enqueue, measured). A database that is down:
-                        # the pool closes itself and raises PoolTimeout; the next use tries
-                        # again.
-                        pool.open(wait=True, timeout=self.open_timeout)
-                        self._pool = pool
-                    except psycopg.ProgrammingError as exc:
-                        raise ConfigurationError(f"bad PostgreSQL URL {self.url!r}: {exc}") from exc
+                    if self._open_failures != failed:
+                        # the open we queued behind has just failed: fail alike now, rather
+                        # than each waiter waiting the whole timeout again in turn
+                        raise PoolTimeout("the job database did not answer (first connect)")
+                    self._pool = self._open_pool()
+        return self._pool
+
+    def _open_pool(self) -> ConnectionPool:
+        try:
+            pool = ConnectionPool(
+                self.url, min_size=1, max_size=self._pool_size, open=False, name="diquis-jobs"
+            )
+        except psycopg.ProgrammingError as exc:
+            raise ConfigurationError(f"bad PostgreSQL URL {self.url!r}: {exc}") from exc
+        # wait for the first connection: a request queued behind it would grow the pool to
+        # two, and a pool hands its connections out in turn — a lone caller would switch
+        # server process every call (~15% of a one-row enqueue, measured). A database that
+        # is down: the pool closes itself and raises PoolTimeout; the next use tries again.
+        try:
+            pool.open(wait=True, timeout=self.open_timeout)
+        except PoolTimeout:
+            self._open_failures += 1
+            raise
+        return pool
         return self._pool
 
     @contextlib.contextmanager
