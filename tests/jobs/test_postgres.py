@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from diquis.jobs import JobEngine
+from diquis.jobs import ConfigurationError, JobEngine
 from diquis.jobs.model import NewJob
 from diquis.jobs.states import State
 from diquis.jobs.storage import postgres
@@ -77,6 +77,18 @@ def test_callers_that_wait_for_a_failing_first_connect_fail_with_it_not_after_it
         caller.join(timeout=30)
     assert len(errors) == 8 and all(isinstance(e, postgres.PoolTimeout) for e in errors)
     assert max(took) < 0.5 * 4, took  # serialized, the last would wait 8 × 0.5 s
+
+
+def test_a_bad_url_option_is_a_clear_error_at_once_without_the_password() -> None:
+    engine = JobEngine("postgresql://postgres:s3cret@127.0.0.1:1/none?no_such_option=1")
+    engine.job(targets.add)
+    began = time.monotonic()
+    with pytest.raises(ConfigurationError) as caught:
+        engine.enqueue(targets.add, 1, 2)
+    assert time.monotonic() - began < 5  # not the first connect's time-out
+    assert "no_such_option" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+    engine.close()
 
 
 PLAIN = [

@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 import psycopg.errors
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import ConfigurationError, JobError, JobNotFoundError
@@ -320,11 +321,13 @@ class PostgresConnector(Connector):
 
     def _open_pool(self) -> ConnectionPool:
         try:
-            pool = ConnectionPool(
-                self.url, min_size=1, max_size=self._pool_size, open=False, name="diquis-jobs"
-            )
+            conninfo_to_dict(self.url)  # a bad option fails here, not as a 30 s time-out
         except psycopg.ProgrammingError as exc:
-            raise ConfigurationError(f"bad PostgreSQL URL {self.url!r}: {exc}") from exc
+            # the URL itself is left out: it may hold a password
+            raise ConfigurationError(f"bad PostgreSQL URL: {exc}".strip()) from exc
+        pool = ConnectionPool(
+            self.url, min_size=1, max_size=self._pool_size, open=False, name="diquis-jobs"
+        )
         # wait for the first connection: a request queued behind it would grow the pool to
         # two, and a pool hands its connections out in turn — a lone caller would switch
         # server process every call (~15% of a one-row enqueue, measured). A database that
