@@ -59,3 +59,20 @@ def test_good_values_are_parsed(tmp_path: Path) -> None:
     assert settings.dev and settings.db_pool_size == 7 and settings.demo_step_delay == 0.5
     assert settings.public_url == "https://diquis.example"
     assert len(settings.trusted_proxies) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "scheme"),
+    [
+        ("DIQUIS_DATABASE_URL", "mysql://app:hunter2-secret@db/app", "'mysql'"),
+        ("DIQUIS_DATABASE_URL", "app:hunter2-secret@db/app", "'(none)'"),
+        ("DIQUIS_SMTP_URL", "http://mailer:hunter2-secret@mail:25", "'http'"),
+    ],
+)
+def test_a_bad_url_is_named_by_its_scheme_without_its_password(
+    tmp_path: Path, name: str, value: str, scheme: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"DIQUIS_DATA_DIR": str(tmp_path), name: value})
+    assert name in str(caught.value) and scheme in str(caught.value)
+    assert "hunter2" not in str(caught.value)

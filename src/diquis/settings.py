@@ -17,6 +17,11 @@ class SettingsError(ValueError):
     """An environment variable with a value Diquis cannot use; the message names it."""
 
 
+def _scheme(url: str) -> str:
+    """What a URL's error message may show of it: the scheme, never the password after it."""
+    return url.split(":", 1)[0] if "://" in url else "(none)"
+
+
 def _bool(env: Mapping[str, str], name: str) -> bool:
     raw = env.get(name, "").strip().lower()
     if raw in ("", "0", "false", "no", "off"):
@@ -193,14 +198,18 @@ class Settings:
         database_url = env.get("DIQUIS_DATABASE_URL") or f"sqlite:///{data_dir}/diquis.db"
         if not database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise SettingsError(
-                f"DIQUIS_DATABASE_URL={database_url!r}: use sqlite:///path or postgresql://..."
+                f"DIQUIS_DATABASE_URL has the scheme {_scheme(database_url)!r}: "
+                "use sqlite:///path or postgresql://..."
             )
         public_url = env.get("DIQUIS_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
         if not public_url.startswith(("http://", "https://")):
             raise SettingsError(f"DIQUIS_PUBLIC_URL={public_url!r} must start with http(s)://")
         smtp_url = env.get("DIQUIS_SMTP_URL") or None
         if smtp_url is not None and not smtp_url.startswith(("smtp://", "smtps://")):
-            raise SettingsError(f"DIQUIS_SMTP_URL={smtp_url!r} must start with smtp:// or smtps://")
+            raise SettingsError(
+                f"DIQUIS_SMTP_URL has the scheme {_scheme(smtp_url)!r}: "
+                "it must start with smtp:// or smtps://"
+            )
         return cls(
             data_dir=data_dir,
             database_url=database_url,

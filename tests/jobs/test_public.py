@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 import diquis
 import diquis.jobs
 import diquis.jobs.storage
 import diquis.jobs.testing
-from diquis.jobs import JobEngine, State
+from diquis.jobs import ConfigurationError, JobEngine, State
 from diquis.jobs.testing import MemoryStorage
 
 from . import targets
@@ -49,3 +51,9 @@ async def test_the_async_client_api() -> None:
 
 def test_a_memory_url_opens_the_in_memory_store() -> None:
     assert isinstance(JobEngine("memory://").storage, MemoryStorage)
+
+
+def test_an_unsupported_url_is_named_by_its_scheme_without_its_password() -> None:
+    with pytest.raises(ConfigurationError, match="scheme 'mysql'") as caught:
+        diquis.jobs.open_storage("mysql://app:hunter2-secret@db/app")
+    assert "hunter2" not in str(caught.value)

@@ -79,3 +79,14 @@ def test_redact_leaves_ordinary_text_alone() -> None:
     assert redact("token_count=3 tokens") == "token_count=3 tokens"
     assert redact("?id_token=abc&x=1") == "?id_token=[redacted]&x=1"
     assert redact("Bearer eyJhbGciOi.eyJzdWIiOjF9.c2ln") == "Bearer [redacted]"
+
+
+def test_redact_hides_a_url_password_and_keeps_the_rest() -> None:
+    assert (
+        redact("connect postgresql://app:s3cr%2Ft@db:5432/diquis failed")
+        == "connect postgresql://app:[redacted]@db:5432/diquis failed"
+    )
+    assert redact("redis://:hunter2@cache:6379/0") == "redis://:[redacted]@cache:6379/0"
+    assert redact("postgresql://app@db/diquis and http://db:5432/x") == (
+        "postgresql://app@db/diquis and http://db:5432/x"
+    )

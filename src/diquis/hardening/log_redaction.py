@@ -1,4 +1,4 @@
-"""Keep secrets out of logs: token query values and anything shaped like a JWT."""
+"""Keep secrets out of logs: token query values, URL passwords, anything shaped like a JWT."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ from typing import Any
 _QUERY_TOKEN = re.compile(r"(?i)((?:^|[?&;\s\"'])(?:[a-z_]*_)?token=)[^&\s\"']+")
 #: a JWT: base64url header (always starts ``eyJ``, ``{"``), payload and signature
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
+#: the password of a URL's user info: ``postgresql://user:secret@host`` (also ``redis://:secret@``)
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@/\s]+(?=@)")
 REDACTED = "[redacted]"
 
 
 def redact(text: str) -> str:
-    """``text`` with token query values and JWTs replaced by ``[redacted]``."""
+    """``text`` with token query values, URL passwords and JWTs replaced by ``[redacted]``."""
     text = _QUERY_TOKEN.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED, text)
     return _JWT.sub(REDACTED, text)
 
 

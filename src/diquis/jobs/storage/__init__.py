@@ -26,8 +26,10 @@ def open_storage(url: str) -> Storage:
         from ..testing import MemoryStorage
 
         return MemoryStorage()
+    # the scheme only: the rest of a URL may hold a password, and messages end up in logs
     raise ConfigurationError(
-        f"unsupported job storage URL {url!r}: use sqlite:///path/to/file.db or postgresql://..."
+        f"unsupported job storage URL scheme {scheme!r}: "
+        "use sqlite:///path/to/file.db or postgresql://..."
     )
 
 
