@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from diquis.jobs import JobEngine, JobNotFoundError, State
+from diquis.jobs.enqueuer import MIN_SPLIT, GroupCommitter, Result
 from diquis.jobs.model import NewJob
 
 from . import targets
@@ -60,15 +61,17 @@ async def test_concurrent_callers_share_one_commit_and_are_durable(
     targets.register_all(engine)
     sizes = record_batches(engine)
     ids = await asyncio.gather(*(engine.aenqueue(targets.add, i, i) for i in range(50)))
-    assert sizes == [50]
+    # one commit; a store that writes two batches at once (PostgreSQL) writes two halves
+    assert sizes == ([50] if engine.storage.group_writers == 1 else [25, 25])
     assert len(set(ids)) == 50
     for i, job_id in enumerate(ids):
         assert stored(engine, storage_url, job_id) is State.ENQUEUED
         job = engine.get(job_id)
         assert job.args == [i, i] and [h.state for h in job.history] == [State.ENQUEUED]
     # a lone caller waits for nobody: its batch is its own job
+    sizes.clear()
     await engine.aenqueue(targets.add, 1, 1)
-    assert sizes == [50, 1]
+    assert sizes == [1]
 
 
 async def test_schedules_continuations_and_tags_in_one_batch(engine: JobEngine) -> None:
@@ -163,11 +166,11 @@ async def test_a_failed_commit_fails_every_caller_of_the_batch(
         monkeypatch.setattr(storage.connector, "commit", failing_commit)
     else:
         monkeypatch.setattr(storage, "_commit_batch", failing_commit_async)
-    # (a unique key keeps PostgreSQL on its transaction path: a batch of plain jobs is one
-    # autocommit statement there, whose failures the dropped-connection test covers)
+    # (unique keys keep PostgreSQL on its transaction path, in both halves it writes at
+    # once: a batch of plain jobs is one autocommit statement there, whose failures the
+    # dropped-connection test covers)
     results = await asyncio.gather(
-        *(engine.aenqueue(targets.add, i, i) for i in range(20)),
-        engine.aenqueue(targets.add, 0, 0, unique_key="u"),
+        *(engine.aenqueue(targets.add, i, i, unique_key=f"u{i}") for i in range(21)),
         return_exceptions=True,
     )
     assert all(isinstance(r, CommitFailed) for r in results)
@@ -254,8 +257,12 @@ async def test_a_dropped_postgresql_connection_fails_the_batch_and_recovers(
         results = await asyncio.gather(
             *(engine.aenqueue(targets.add, i, i) for i in range(20)), return_exceptions=True
         )
-        assert all(isinstance(r, psycopg.OperationalError) for r in results), results
-        assert count() == 10  # the failed batch left nothing behind
+        # two halves in flight: the one on the dead connection fails whole, the other may
+        # have opened a fresh one
+        failed = [r for r in results if isinstance(r, psycopg.OperationalError)]
+        ok = [r for r in results if isinstance(r, int)]
+        assert len(failed) in (10, 20) and len(failed) + len(ok) == 20, results
+        assert count() == 10 + len(ok)  # the failed batch left nothing behind
         for _ in range(10):  # the pool drops each dead connection as it meets it
             done = await asyncio.gather(
                 *(engine.aenqueue(targets.add, 1, 1) for _ in range(5)), return_exceptions=True
@@ -264,7 +271,7 @@ async def test_a_dropped_postgresql_connection_fails_the_batch_and_recovers(
                 break
             assert all(isinstance(r, psycopg.OperationalError) for r in done)
         assert len(set(done)) == 5
-        assert count() == 15
+        assert count() == 15 + len(ok)
     finally:
         engine.close()
 
@@ -430,5 +437,118 @@ async def test_postgresql_loop_connections_are_closed_with_the_engine(postgres_u
         engine = JobEngine(postgres_url)
         targets.register_all(engine)
         await asyncio.gather(*(engine.aenqueue(targets.add, i, i) for i in range(3)))
+        # two halves at once: the loop keeps a connection for each
+        await asyncio.gather(*(engine.aenqueue(targets.add, i, i) for i in range(40)))
+        assert sessions() == before + 1 + 2  # the engine's pool, the loop's two
         engine.close()
     assert sessions() == before
+
+
+class SlowWrites:
+    """A store's write paths for a bare GroupCommitter: each batch waits for ``release``."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.sizes: list[int] = []
+        self.next_id = 0
+
+    def now(self, jobs: Sequence[NewJob]) -> None:
+        return None  # always "would wait": the async path writes
+
+    async def later(self, jobs: Sequence[NewJob]) -> list[Result]:
+        self.sizes.append(len(jobs))
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await self.release.wait()
+        finally:
+            self.in_flight -= 1
+        first, self.next_id = self.next_id, self.next_id + len(jobs)
+        return [(first + k, True) for k in range(len(jobs))]
+
+    def blocking(self, jobs: Sequence[NewJob]) -> list[Result]:
+        raise AssertionError("not closed in these tests")
+
+    def committer(self, writers: int) -> GroupCommitter:
+        return GroupCommitter(
+            self.now, self.later, self.blocking, lambda jobs, results: None, lambda: writers
+        )
+
+
+def new_job(engine: JobEngine, i: int) -> NewJob:
+    return engine._new_job(
+        targets.add, (i, i), {}, state=State.ENQUEUED, queue=None, tags=(), unique_key=None
+    )
+
+
+@pytest.mark.parametrize("writers", [1, 2])
+async def test_a_loop_has_at_most_its_writers_batches_in_flight(writers: int) -> None:
+    engine = JobEngine("memory://")
+    targets.register_all(engine)
+    writes = SlowWrites()
+    committer = writes.committer(writers)
+    first = [asyncio.create_task(committer.submit(new_job(engine, i))) for i in range(40)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    # 40 callers found every writer free: two halves at once with two writers, else one
+    assert writes.sizes == ([40] if writers == 1 else [20, 20])
+    later = [asyncio.create_task(committer.submit(new_job(engine, i))) for i in range(30)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(writes.sizes) == writers and writes.in_flight == writers  # the rest queue
+    writes.release.set()
+    ids = await asyncio.gather(*first, *later)
+    assert len({job_id for job_id, _ in ids}) == 70
+    assert writes.most_in_flight == writers
+    assert sum(writes.sizes) == 70
+
+
+async def test_a_small_batch_is_not_split() -> None:
+    engine = JobEngine("memory://")
+    targets.register_all(engine)
+    writes = SlowWrites()
+    writes.release.set()
+    committer = writes.committer(2)
+    n = 2 * MIN_SPLIT - 1
+    await asyncio.gather(*(committer.submit(new_job(engine, i)) for i in range(n)))
+    assert writes.sizes == [n]
+
+
+async def test_postgresql_batches_in_flight_at_once_take_unique_keys_in_one_order(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two halves written at once, with the same keys in opposite order, do not deadlock.
+
+    Each half inserts its keyed jobs in key order, so one waits for the other's key and
+    then finds it taken; in arrival order the two would wait for each other (PostgreSQL
+    would abort one after ``deadlock_timeout`` and the engine retry its jobs one by one).
+    """
+    engine = JobEngine(postgres_url)
+    targets.register_all(engine)
+    storage: Any = engine.storage
+    fell_back: list[int] = []
+    one_by_one = storage._aone_by_one
+
+    async def spy(conn: Any, jobs: Sequence[NewJob], now: float) -> Any:
+        if len(jobs) > 1:
+            fell_back.append(len(jobs))
+        return await one_by_one(conn, jobs, now)
+
+    monkeypatch.setattr(storage, "_aone_by_one", spy)
+    keys = [f"k{n:02d}" for n in range(MIN_SPLIT)]
+    try:
+        sizes = record_batches(engine)
+        results = await asyncio.gather(
+            *(engine.aenqueue(targets.add, 1, n, unique_key=k) for n, k in enumerate(keys)),
+            *(engine.aenqueue(targets.add, 2, n, unique_key=k) for n, k in enumerate(keys[::-1])),
+        )
+        assert sizes == [MIN_SPLIT, MIN_SPLIT]  # the two halves, in flight at once
+        assert fell_back == []  # neither half was aborted as a deadlock
+        by_key = dict(zip(keys + keys[::-1], results, strict=True))
+        assert len(set(results)) == MIN_SPLIT  # one job per key, both callers get it
+        for k, job_id in by_key.items():
+            assert engine.get(job_id).unique_key == k
+    finally:
+        engine.close()

@@ -85,6 +85,7 @@ class JobEngine:
             lambda jobs: self.storage.acreate_jobs(jobs, self.now()),
             lambda jobs: self.storage.create_jobs(jobs, self.now()),
             self._after_batch,
+            lambda: self.storage.group_writers,
         )
 
     # -- storage ------------------------------------------------------------------------

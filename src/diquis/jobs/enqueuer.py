@@ -14,7 +14,15 @@ the write lock is free; then the loop is held for that commit and its fsync, as 
 a plain ``enqueue()``) and otherwise declines; declined batches go to ``write_later``, a
 coroutine (PostgreSQL: psycopg's async API; SQLite: a thread that may wait for the lock),
 awaited by a task of the loop's own, so a caller that is cancelled cannot cancel a commit
-others wait for. Each loop has its own queue and writes one batch at a time.
+others wait for.
+
+Each loop has its own queue and up to ``writers`` batches in flight (the store says how
+many: PostgreSQL writes two at once on two connections, SQLite has one writer). With two,
+a batch starts as soon as a writer is free; and a large batch that finds both free is
+split in halves written at once. Callers wait for their commit before they make their
+next job, so without that split they would move in lockstep — all commit, then all make
+their next job while the database idles; with it, the callers of one half make their
+next jobs while the other half commits (50 callers on PostgreSQL: ~9k → ~12k jobs/s).
 """
 
 from __future__ import annotations
@@ -23,11 +31,14 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 
 from .model import NewJob
 
 #: the most jobs one commit takes (the rest go in the next)
 MAX_BATCH = 500
+#: the fewest jobs in each half when a batch is split over two writers
+MIN_SPLIT = 8
 
 Result = tuple[int, bool] | BaseException
 #: (jobs) -> one result per job, or None if writing them now would wait; raises when the
@@ -40,6 +51,20 @@ WriteBlocking = Callable[[Sequence[NewJob]], Sequence[Result]]
 _Pending = tuple[NewJob, "asyncio.Future[tuple[int, bool]]"]
 
 
+@dataclass
+class _Loop:
+    """One event loop's queue and what its tasks have in hand."""
+
+    writers: int  # the most batches this loop writes at once
+    queue: list[_Pending] = field(default_factory=list)
+    gathering: bool = False  # a leader yields once before it takes the next batch
+    writing: int = 0  # batches being written by this loop's tasks
+
+    @property
+    def idle(self) -> bool:
+        return not self.queue and not self.gathering and not self.writing
+
+
 class GroupCommitter:
     """Stores jobs from any number of coroutines in shared commits, one queue per loop."""
 
@@ -49,13 +74,15 @@ class GroupCommitter:
         write_later: WriteLater,
         write_blocking: WriteBlocking,
         after: Callable[[Sequence[NewJob], Sequence[Result]], None],
+        writers: Callable[[], int] = lambda: 1,
     ) -> None:
         self._write_now = write_now
         self._write_later = write_later
         self._write_blocking = write_blocking
         self._after = after  # run once per batch (e.g. poke local servers)
-        #: jobs queued per event loop, while a caller or task of that loop is to write them
-        self._pending: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
+        self._writers = writers  # how many batches one loop may write at once (read per burst)
+        #: per event loop: jobs queued and the batches being written
+        self._loops: dict[asyncio.AbstractEventLoop, _Loop] = {}
         self._lock = threading.Lock()  # close() may run on another thread
         self._tasks: set[asyncio.Task[None]] = set()  # referenced until done
 
@@ -64,11 +91,14 @@ class GroupCommitter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[int, bool]] = loop.create_future()
         with self._lock:
-            queue = self._pending.get(loop)
-            leader = queue is None
-            if queue is None:
-                queue = self._pending[loop] = []
-            queue.append((job, future))
+            state = self._loops.get(loop)
+            if state is None:
+                state = self._loops[loop] = _Loop(max(1, self._writers()))
+            state.queue.append((job, future))
+            # a batch starts now if a writer is free and nobody gathers one already;
+            # otherwise the next writer to finish takes the queue
+            leader = not state.gathering and state.writing < state.writers
+            state.gathering = state.gathering or leader
         if leader:  # the first caller of this batch has it written
             try:
                 await asyncio.sleep(0)  # one turn of the loop: who is ready now joins
@@ -79,55 +109,89 @@ class GroupCommitter:
     def close(self) -> None:
         """Write every job still queued (not a batch being written), from this thread."""
         with self._lock:
-            queued = {loop: queue[:] for loop, queue in self._pending.items()}
-            for queue in self._pending.values():
-                queue.clear()  # whoever drains that loop finds nothing and stops
+            queued = {loop: state.queue[:] for loop, state in self._loops.items()}
+            for state in self._loops.values():
+                state.queue.clear()  # whoever drains that loop finds nothing and stops
         for loop, queue in queued.items():
             for start in range(0, len(queue), MAX_BATCH):
                 batch = queue[start : start + MAX_BATCH]
                 self._finish(loop, batch, self._blocking(batch))
 
-    def _take(self, loop: asyncio.AbstractEventLoop) -> list[_Pending]:
-        """The next batch of ``loop``; none (and the loop's queue gone) when it is empty."""
-        with self._lock:
-            queue = self._pending.get(loop, [])
-            batch = queue[:MAX_BATCH]
-            del queue[:MAX_BATCH]
-            if not batch:
-                self._pending.pop(loop, None)
-            return batch
+    def _take(self, loop: asyncio.AbstractEventLoop, state: _Loop) -> list[_Pending]:
+        """The next batch of ``loop`` (under the lock); none, and the loop forgotten if idle."""
+        batch = state.queue[:MAX_BATCH]
+        del state.queue[:MAX_BATCH]
+        if not batch:
+            self._forget(loop, state)
+        return batch
+
+    def _forget(self, loop: asyncio.AbstractEventLoop, state: _Loop) -> None:
+        if state.idle and self._loops.get(loop) is state:
+            del self._loops[loop]
 
     def _lead(self, loop: asyncio.AbstractEventLoop) -> None:
         """Write the first batch now if that waits for nothing, else leave it to a task."""
-        batch = self._take(loop)
+        with self._lock:
+            state = self._loops[loop]
+            state.gathering = False
+            batch = self._take(loop, state)
         if not batch:
             return
         try:
             results = self._write_now([job for job, _ in batch])
         except Exception as exc:  # the commit failed: every caller of the batch learns it
             results = [exc] * len(batch)
-        if results is None:  # it would wait: a task writes it without holding the loop
-            self._spawn(loop, batch)
+        if results is None:  # it would wait: tasks write it without holding the loop
+            with self._lock:
+                # all writers free and enough jobs: two halves in flight at once, so the
+                # callers of the first to commit make their next jobs while the second is
+                # written (they would otherwise move in lockstep, one batch at a time)
+                parts = [batch]
+                if state.writing == 0 and state.writers > 1 and len(batch) >= 2 * MIN_SPLIT:
+                    half = (len(batch) + 1) // 2
+                    parts = [batch[:half], batch[half:]]
+                state.writing += len(parts)
+            for part in parts:
+                self._spawn(loop, state, part, declined=True)
             return
         self._finish(loop, batch, results)
         with self._lock:  # more than one commit takes: the rest after the loop breathes
-            if not self._pending.get(loop):
-                self._pending.pop(loop, None)
+            if not state.queue:
+                self._forget(loop, state)
                 return
-        self._spawn(loop, [])
+            state.writing += 1
+        self._spawn(loop, state, [], declined=False)
 
-    def _spawn(self, loop: asyncio.AbstractEventLoop, first: list[_Pending]) -> None:
-        task = loop.create_task(self._drain(loop, first))
+    def _spawn(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        state: _Loop,
+        first: list[_Pending],
+        *,
+        declined: bool,
+    ) -> None:
+        task = loop.create_task(self._drain(loop, state, first, declined))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _drain(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> None:
-        """Write this loop's batches one after the other until its queue is empty."""
-        declined = bool(batch)  # the batch from _lead: write_now said it would wait
+    async def _drain(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        state: _Loop,
+        batch: list[_Pending],
+        declined: bool,
+    ) -> None:
+        """Write batches one after the other until this loop's queue is empty.
+
+        ``declined``: ``batch`` came from :meth:`_lead`, whose write_now said it would wait.
+        One of the loop's writers: its count is taken by whoever spawned this task and
+        given back here.
+        """
         try:
             if not batch:
                 await asyncio.sleep(0)
-                batch = self._take(loop)
+                with self._lock:
+                    batch = self._take(loop, state)
             while batch:
                 jobs = [job for job, _ in batch]
                 try:
@@ -137,12 +201,18 @@ class GroupCommitter:
                 except Exception as exc:
                     results = [exc] * len(batch)
                 self._finish(loop, batch, results)
-                batch, declined = self._take(loop), False
+                with self._lock:
+                    batch, declined = self._take(loop, state), False
         except asyncio.CancelledError:  # the loop is shutting down: its callers too
             with self._lock:
-                batch = batch + self._pending.pop(loop, [])
+                batch = batch + state.queue
+                state.queue.clear()
             _settle([(future, asyncio.CancelledError()) for _, future in batch])
             raise
+        finally:
+            with self._lock:
+                state.writing -= 1
+                self._forget(loop, state)
 
     def _blocking(self, batch: list[_Pending]) -> Sequence[Result]:
         try:

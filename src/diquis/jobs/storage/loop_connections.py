@@ -1,8 +1,9 @@
-"""One psycopg AsyncConnection per event loop, for the group commits written on that loop.
+"""psycopg AsyncConnections per event loop, for the group commits written on that loop.
 
-An async connection belongs to the loop it was opened on, so each loop gets its own;
-a loop writes one batch at a time, so one each suffices. A connection is opened on first
-use (autocommit), lent out while a batch is written, and dropped when that went wrong
+An async connection belongs to the loop it was opened on, so each loop gets its own; a
+loop writes at most ``per_loop`` batches at once, and keeps that many. A connection is
+opened on first use (autocommit), lent out while a batch is written, and dropped when that
+went wrong
 (a connection error, a cancellation, a transaction left open): that batch fails, the next
 opens a fresh one. :meth:`LoopConnections.close` closes the idle ones at once and those
 lent out as they come back; connections of loops that have closed are closed as found.
@@ -21,11 +22,12 @@ from psycopg.pq import TransactionStatus
 
 
 class LoopConnections:
-    """Async connections to one PostgreSQL database, one per event loop."""
+    """Async connections to one PostgreSQL database, up to ``per_loop`` per event loop."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, per_loop: int = 2) -> None:
         self.url = url
-        self._idle: dict[asyncio.AbstractEventLoop, psycopg.AsyncConnection[Any]] = {}
+        self.per_loop = per_loop
+        self._idle: dict[asyncio.AbstractEventLoop, list[psycopg.AsyncConnection[Any]]] = {}
         self._lock = threading.Lock()
         self._generation = 0  # bumped by close(): connections lent before are not kept
 
@@ -34,9 +36,10 @@ class LoopConnections:
         """This loop's connection, idle and in autocommit, for one batch."""
         loop = asyncio.get_running_loop()
         with self._lock:
-            conn = self._idle.pop(loop, None)
+            mine = self._idle.get(loop)
+            conn = mine.pop() if mine else None
             generation = self._generation
-            stale = [c for lp, c in self._idle.items() if lp.is_closed()]
+            stale = [c for lp, cs in self._idle.items() if lp.is_closed() for c in cs]
             for lp in [lp for lp in self._idle if lp.is_closed()]:
                 del self._idle[lp]
         for old in stale:
@@ -54,15 +57,16 @@ class LoopConnections:
             and conn.autocommit
         )
         with self._lock:
-            if usable and generation == self._generation and loop not in self._idle:
-                self._idle[loop] = conn
+            kept = self._idle.setdefault(loop, [])
+            if usable and generation == self._generation and len(kept) < self.per_loop:
+                kept.append(conn)
                 return
         _close(conn)
 
     def close(self) -> None:
         """Close the idle connections now, the ones in use when their batch is done."""
         with self._lock:
-            conns = list(self._idle.values())
+            conns = [conn for kept in self._idle.values() for conn in kept]
             self._idle.clear()
             self._generation += 1
         for conn in conns:

@@ -35,6 +35,8 @@ class Storage(abc.ABC):
 
     #: the URL scheme(s) this backend serves, for messages
     name: str = "storage"
+    #: how many group commits one event loop may have in flight at once (see enqueuer)
+    group_writers: int = 1
 
     @property
     @abc.abstractmethod
