@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from diquis.jobs import RetryPolicy
+from diquis.jobs import JobCancelledError, RetryPolicy
 from diquis.jobs.errors import ConfigurationError, JobArgumentError, UnknownTargetError
 from diquis.jobs.registry import Registry
 from diquis.jobs.retry import NO_RETRY, hangfire_backoff
@@ -44,6 +44,31 @@ def test_values_round_trip_exactly(value: Any) -> None:
 def test_args_and_kwargs_round_trip() -> None:
     args, kwargs = dumps_args((1, "x"), {"when": dt.date(2026, 1, 1)})
     assert loads_args(args, kwargs) == ([1, "x"], {"when": dt.date(2026, 1, 1)})
+    # positional tagged values, and text with braces that is no tag, both ways round
+    tagged = (uuid.UUID(int=7), [Decimal("1.5")], "{not a tag}", {"$uuid": "user data"})
+    args, kwargs = dumps_args(tagged, {})
+    assert loads_args(args, kwargs) == (list(tagged), {})
+    assert loads_args(*dumps_args((1, "[x]", None, [2.5]), {})) == ([1, "[x]", None, [2.5]], {})
+
+
+def test_a_job_context_is_cancelled_for_pollers_and_for_waiters() -> None:
+    import threading
+
+    from diquis.jobs import JobContext
+
+    early = JobContext(1, "t", "default", 1, 0, "s")
+    early.cancel("deleted")  # before anyone asked for the event
+    assert early.is_cancelled and early.cancelled.is_set()
+    with pytest.raises(JobCancelledError, match="deleted"):
+        early.raise_if_cancelled()
+    late = JobContext(2, "t", "default", 1, 0, "s")
+    assert not late.is_cancelled
+    woke = threading.Event()
+    waiter = threading.Thread(target=lambda: late.cancelled.wait(5) and woke.set())
+    waiter.start()
+    late.cancel("server shutting down")
+    waiter.join(5)
+    assert woke.is_set() and late.cancel_reason == "server shutting down"
 
 
 @pytest.mark.parametrize(

@@ -31,9 +31,12 @@ class JobContext:
     attempt: int
     retry_count: int
     server_id: str
-    cancelled: threading.Event = field(default_factory=threading.Event)
     cancel_reason: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # cancellation: a flag, and an Event made only when someone waits on it (an Event is
+    # a Condition and its lock: ~8% of a no-op job's run time when made for every job)
+    _cancelled: bool = field(default=False, repr=False)
+    _event: threading.Event | None = field(default=None, repr=False)
     _percent: float | None = field(default=None, repr=False)
     _message: str | None = field(default=None, repr=False)
     _lines: list[tuple[float, str]] = field(default_factory=list, repr=False)
@@ -74,19 +77,33 @@ class JobContext:
             return update
 
     @property
+    def cancelled(self) -> threading.Event:
+        """An Event set when the job is cancelled: a sync target may wait on it."""
+        with self._lock:
+            if self._event is None:
+                self._event = threading.Event()
+                if self._cancelled:
+                    self._event.set()
+            return self._event
+
+    @property
     def is_cancelled(self) -> bool:
         """Whether the job was deleted (or the server is stopping and gave up on it)."""
-        return self.cancelled.is_set()
+        return self._cancelled
 
     def raise_if_cancelled(self) -> None:
         """Raise JobCancelledError if the job was cancelled; sync targets call this to stop."""
-        if self.cancelled.is_set():
+        if self._cancelled:
             raise JobCancelledError(f"job {self.job_id} was cancelled: {self.cancel_reason}")
 
     def cancel(self, reason: str) -> None:
         """Mark the job cancelled (thread-safe)."""
-        self.cancel_reason = reason
-        self.cancelled.set()
+        with self._lock:
+            self.cancel_reason = reason
+            self._cancelled = True
+            event = self._event
+        if event is not None:
+            event.set()
 
 
 _current: contextvars.ContextVar[JobContext] = contextvars.ContextVar("diquis_job")

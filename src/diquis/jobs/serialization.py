@@ -117,9 +117,11 @@ def dumps_args(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> tup
 
 def loads_args(args: str, kwargs: str) -> tuple[list[Any], dict[str, Any]]:
     """Decode arguments written by :func:`dumps_args`."""
-    # no keyword arguments is the common case: skip the parser for it
+    # no keyword arguments is the common case: skip the parser for it; and tagged values
+    # are objects, so arguments without a "{" hold none and need no second walk
+    decoded = json.loads(args)
     return (
-        _from_json(json.loads(args)),
+        decoded if "{" not in args else _from_json(decoded),
         {} if kwargs == "{}" else _from_json(json.loads(kwargs)),
     )
 
