@@ -552,3 +552,38 @@ async def test_postgresql_batches_in_flight_at_once_take_unique_keys_in_one_orde
             assert engine.get(job_id).unique_key == k
     finally:
         engine.close()
+
+
+async def test_callers_cancelled_at_random_leave_no_state_and_lose_no_job(
+    engine: JobEngine, storage_url: str
+) -> None:
+    """Waves of callers, some cancelled at any point: every caller that returned has its
+    job stored once, no other caller is stuck, and the committer forgets the loop."""
+    import random
+
+    targets.register_all(engine)
+    rng = random.Random(14)
+    before = engine.monitoring.count_jobs()
+    tasks: list[asyncio.Task[int]] = []
+    for wave in range(6):
+        for i in range(40):
+            tasks.append(asyncio.create_task(engine.aenqueue(targets.add, wave, i)))
+        for _ in range(rng.randint(0, 3)):
+            await asyncio.sleep(0)
+        for task in rng.sample(tasks[-40:], 8):
+            task.cancel()
+        await asyncio.sleep(rng.choice([0, 0.001, 0.005]))
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    ids = [r for r in results if isinstance(r, int)]
+    others = [r for r in results if not isinstance(r, int)]
+    assert all(isinstance(r, asyncio.CancelledError) for r in others), others
+    assert len(ids) >= 240 - 6 * 8 and len(set(ids)) == len(ids)
+    for job_id in ids:
+        assert stored(engine, storage_url, job_id) is State.ENQUEUED
+    stored_now = engine.monitoring.count_jobs() - before
+    assert len(ids) <= stored_now <= len(tasks)  # a cancelled caller's job may exist
+    for _ in range(20):  # writers still finishing a cancelled caller's batch
+        if not engine._committer._loops:
+            break
+        await asyncio.sleep(0.05)
+    assert engine._committer._loops == {}
