@@ -80,7 +80,7 @@ class GroupCommitter:
         self._write_later = write_later
         self._write_blocking = write_blocking
         self._after = after  # run once per batch (e.g. poke local servers)
-        self._writers = writers  # how many batches one loop may write at once (read per burst)
+        self._writers = writers  # how many batches one loop may write at once
         #: per event loop: jobs queued and the batches being written
         self._loops: dict[asyncio.AbstractEventLoop, _Loop] = {}
         self._lock = threading.Lock()  # close() may run on another thread
@@ -90,10 +90,11 @@ class GroupCommitter:
         """Store ``job`` in the next commit; (id, created?) once that commit is durable."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[int, bool]] = loop.create_future()
+        writers = max(1, self._writers())  # not under the lock: it may open the storage
         with self._lock:
             state = self._loops.get(loop)
             if state is None:
-                state = self._loops[loop] = _Loop(max(1, self._writers()))
+                state = self._loops[loop] = _Loop(writers)
             state.queue.append((job, future))
             # a batch starts now if a writer is free and nobody gathers one already;
             # otherwise the next writer to finish takes the queue
