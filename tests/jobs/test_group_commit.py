@@ -15,6 +15,7 @@ import pytest
 from diquis.jobs import JobEngine, JobNotFoundError, State
 from diquis.jobs.enqueuer import MIN_SPLIT, GroupCommitter, Result
 from diquis.jobs.model import NewJob
+from tests.support.wait import eventually
 
 from . import targets
 
@@ -439,9 +440,11 @@ async def test_postgresql_loop_connections_are_closed_with_the_engine(postgres_u
         await asyncio.gather(*(engine.aenqueue(targets.add, i, i) for i in range(3)))
         # two halves at once: the loop keeps a connection for each
         await asyncio.gather(*(engine.aenqueue(targets.add, i, i) for i in range(40)))
-        assert sessions() == before + 1 + 2  # the engine's pool, the loop's two
+        # the engine's pool and the loop's two (a closed session leaves pg_stat_activity
+        # a moment after its client let go: wait for that, not for a fixed time)
+        await eventually(lambda: sessions() == before + 1 + 2, 5.0, "the engine's 3 sessions")
         engine.close()
-    assert sessions() == before
+        await eventually(lambda: sessions() == before, 5.0, "the engine's sessions to end")
 
 
 class SlowWrites:
