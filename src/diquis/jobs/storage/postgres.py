@@ -349,7 +349,6 @@ class PostgresConnector(Connector):
             self._open_failures += 1
             raise
         return pool
-        return self._pool
 
     @contextlib.contextmanager
     def transaction(self, write: bool = True) -> Iterator[psycopg.Connection[Any]]:
