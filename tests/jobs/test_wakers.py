@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from diquis.jobs import JobEngine, State
 from diquis.jobs.storage import sqlite_waker
 from diquis.jobs.storage.inotify import DirectoryWatch
 from diquis.jobs.storage.sqlite import SQLiteConnector
+from diquis.jobs.storage.timerfd import Ticker
 
 FOREVER = 3600.0  # a wait() that only an event can end within the test's time
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
@@ -123,6 +125,86 @@ async def test_without_inotify_it_polls_data_version(
     finally:
         await waker.close()
         connector.close()
+
+
+@linux_only
+async def test_a_heard_write_is_looked_for_on_every_tick_until_its_commit_shows(
+    connector: SQLiteConnector,
+) -> None:
+    # inotify hears a WAL write before its commit is published (after the fsync): the
+    # waker then looks every TICK, on a timerfd, and stops the ticker once it has its commit
+    waker = connector.waker(["default"])
+    assert isinstance(waker, sqlite_waker.SQLiteWaker)
+    try:
+        task = await started(waker)
+        ticker = waker._ticker
+        assert ticker is not None
+        assert ticker.period == 0  # a quiet database: no ticks
+        waker._written_at = time.monotonic()  # as inotify reports: a write, no commit yet
+        waker._wake()
+        await asyncio.sleep(0.005)
+        assert ticker.period == sqlite_waker.TICK
+        assert not task.done()
+        await asyncio.to_thread(write_from_another_process, connector.path)
+        await asyncio.wait_for(task, 60)
+        assert ticker.period == 0  # no ticks outside a wait: an idle server costs nothing
+    finally:
+        await waker.close()
+        connector.close()
+
+
+@linux_only
+async def test_without_timerfd_a_heard_write_is_looked_for_every_millisecond(
+    connector: SQLiteConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unavailable() -> Ticker:
+        raise OSError(errno.ENOSYS, "no timerfd here")
+
+    monkeypatch.setattr(sqlite_waker, "Ticker", unavailable)
+    waker = connector.waker(["default"])
+    assert isinstance(waker, sqlite_waker.SQLiteWaker)
+    try:
+        task = await started(waker)
+        assert waker.watching and waker._ticker is None
+        waker._written_at = time.monotonic()
+        waker._wake()
+        await asyncio.to_thread(write_from_another_process, connector.path)
+        await asyncio.wait_for(task, 60)
+    finally:
+        await waker.close()
+        connector.close()
+
+
+@linux_only
+async def test_a_ticker_ticks_on_its_descriptor_until_stopped() -> None:
+    ticker = Ticker()
+    loop = asyncio.get_running_loop()
+    ticked = asyncio.Event()
+    counts: list[int] = []
+
+    def on_tick() -> None:
+        counts.append(ticker.read())
+        if len(counts) >= 5:
+            ticked.set()
+
+    loop.add_reader(ticker.fileno(), on_tick)
+    try:
+        ticker.start(0.0005)
+        await asyncio.wait_for(ticked.wait(), 60)
+        assert sum(counts) >= 5
+        ticker.stop()
+        await asyncio.sleep(0.005)
+        loop.remove_reader(ticker.fileno())
+        ticker.read()  # a tick that fired as it stopped
+        await asyncio.sleep(0.005)
+        assert ticker.read() == 0
+        with pytest.raises(ValueError, match="period must be positive"):
+            ticker.start(0)
+    finally:
+        ticker.close()
+    ticker.close()  # idempotent
+    with pytest.raises(ValueError, match="closed"):
+        ticker.fileno()
 
 
 @pytest.mark.parametrize("kernel", [True, False], ids=["inotify", "fallback"])

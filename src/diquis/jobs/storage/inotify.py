@@ -31,18 +31,24 @@ _HEADER = struct.Struct("iIII")  # wd, mask, cookie, len; then len bytes of name
 _libc: ctypes.CDLL | None = None
 
 
-def _load() -> ctypes.CDLL:
+def linux_libc(*functions: str) -> ctypes.CDLL:
+    """The C library, on Linux only, with ``functions`` in it (else :class:`OSError`)."""
     global _libc
+    if not sys.platform.startswith("linux"):
+        raise OSError(errno.ENOSYS, f"{functions[0]} exists on Linux only")
     if _libc is None:
-        if not sys.platform.startswith("linux"):
-            raise OSError(errno.ENOSYS, "inotify exists on Linux only")
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        if not hasattr(libc, "inotify_init1"):
-            raise OSError(errno.ENOSYS, "this C library has no inotify")
-        libc.inotify_init1.argtypes = [ctypes.c_int]
-        libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
-        _libc = libc
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    missing = [f for f in functions if not hasattr(_libc, f)]
+    if missing:
+        raise OSError(errno.ENOSYS, f"this C library has no {missing[0]}")
     return _libc
+
+
+def _load() -> ctypes.CDLL:
+    libc = linux_libc("inotify_init1", "inotify_add_watch")
+    libc.inotify_init1.argtypes = [ctypes.c_int]
+    libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+    return libc
 
 
 class DirectoryWatch:

@@ -5,11 +5,13 @@ the directory: see :mod:`.inotify`) the moment some process writes it; ``PRAGMA
 data_version`` — shared memory, no disk — then says whether a commit by another
 connection is visible yet. The two are needed together: inotify fires on the write of
 the commit's frames, a moment *before* the commit is published (after its fsync), so
-after a write we look on every turn of the event loop for a millisecond (a local
-disk's fsync usually ends by then: pickup need not wait for the next whole millisecond
-of the loop's timers), then every millisecond until a commit shows, then — inotify merges
-events, so another commit may hide behind the one we saw — at growing intervals (1 ms,
-2 ms, 4 ms, ... half a second). A quiet database costs nothing at all.
+after a write we look every 0.2 ms until the commit shows (a timerfd: see
+:mod:`.timerfd`; the loop's own timers wait whole milliseconds, and spinning on every
+turn of the loop instead took a CPU the writer's fsync wanted: a lone enqueue in another
+process returned ~0.5 ms later, measured), for at most 20 ms, then every millisecond
+until 0.2 s, then — inotify merges events, so another commit may hide behind the one we
+saw — at growing intervals (1 ms, 2 ms, 4 ms, ... half a second). A quiet database
+costs nothing at all.
 
 Without inotify (macOS, Windows, or the per-user instance limit reached) the waker falls
 back to reading ``data_version`` every ``fallback_interval`` seconds (50 ms by default),
@@ -28,14 +30,16 @@ from pathlib import Path
 
 from .connector import Waker
 from .inotify import DirectoryWatch
+from .timerfd import Ticker
 
 log = logging.getLogger(__name__)
 
-# after a write to the WAL: look every EAGER_NAP seconds until a commit shows (for at most
-# EAGER seconds: a slow disk's fsync, or a write that was rolled back), then at growing
-# intervals until SETTLE seconds after the write
+# after a write to the WAL: look every TICK seconds until a commit shows, for at most
+# TICKING seconds (a local disk's fsync), then every EAGER_NAP seconds up to EAGER seconds
+# after the write (a slow disk's fsync, or a write that was rolled back), then at growing
+# intervals until SETTLE seconds after it
+TICK, TICKING = 0.0002, 0.02
 EAGER, EAGER_NAP = 0.2, 0.001  # (epoll waits whole milliseconds anyway)
-SPIN = 0.001  # ... and for the first SPIN seconds on every turn of the loop
 SETTLE = 0.5
 
 
@@ -53,6 +57,7 @@ class SQLiteWaker(Waker):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._watch: DirectoryWatch | None = None
+        self._ticker: Ticker | None = None  # wakes us every TICK while a commit is on its way
         self._written_at = -SETTLE  # monotonic time of the last write to the WAL we heard of
         self._seen_at = -SETTLE  # ... and of the last commit we saw
 
@@ -79,7 +84,26 @@ class SQLiteWaker(Waker):
             return loop
         loop.add_reader(watch.fileno(), self._on_readable)
         self._watch = watch
+        try:
+            ticker = Ticker()
+        except OSError as exc:  # then the loop's millisecond timers
+            log.info("no timerfd (%s): looking for commits every %gs", exc, EAGER_NAP)
+            return loop
+        loop.add_reader(ticker.fileno(), self._on_tick)
+        self._ticker = ticker
         return loop
+
+    def _on_tick(self) -> None:
+        if self._ticker is not None and self._ticker.read():
+            self._wake()
+
+    def _ticking(self, on: bool) -> None:
+        ticker = self._ticker
+        if ticker is not None:
+            if on:
+                ticker.start(TICK)
+            else:
+                ticker.stop()
 
     def _on_readable(self) -> None:
         if self._watch is not None and self._watch.read():
@@ -111,7 +135,12 @@ class SQLiteWaker(Waker):
     async def wait(self, timeout: float) -> None:
         """Return on a commit by another connection, a poke, or after ``timeout`` seconds."""
         loop = self._loop or self._setup()
-        deadline = time.monotonic() + timeout
+        try:
+            await self._wait(loop, time.monotonic() + timeout)
+        finally:
+            self._ticking(False)
+
+    async def _wait(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
         while True:
             if self._poked:
                 self._poked = False
@@ -121,33 +150,39 @@ class SQLiteWaker(Waker):
             now = time.monotonic()
             if now >= deadline:
                 return
-            nap = deadline - now
+            nap, ticking = deadline - now, False
             if self._watch is None:
                 nap = min(nap, self.fallback_interval)
             else:
                 since_write = now - self._written_at
-                if self._seen_at < self._written_at and since_write < EAGER:
-                    # a commit is on its way (in its fsync)
-                    nap = min(nap, 0.0 if since_write < SPIN else EAGER_NAP)
+                coming = self._seen_at < self._written_at  # a commit in its fsync
+                ticking = coming and since_write < TICKING and self._ticker is not None
+                self._ticking(ticking)
+                if ticking:
+                    pass  # the ticker wakes us: every tick looks again
+                elif coming and since_write < EAGER:
+                    nap = min(nap, EAGER_NAP)
                 elif since_write < SETTLE:  # another may hide behind the one we saw
                     nap = min(nap, max(0.001, since_write))
             # one future and one timer per nap: cheaper than wait_for on an Event
             self._waiter = waiter = loop.create_future()
-            timer = loop.call_soon(self._wake) if nap <= 0 else loop.call_later(nap, self._wake)
+            timer = None if ticking else loop.call_later(nap, self._wake)
             try:
                 await waiter
             finally:
-                timer.cancel()
+                if timer is not None:
+                    timer.cancel()
                 self._waiter = None
 
     def release(self) -> None:
         """Stop watching and close the connection (sync, for generators' ``finally``)."""
-        watch, self._watch = self._watch, None
-        if watch is not None:
-            if self._loop is not None and not self._loop.is_closed():
-                with contextlib.suppress(Exception):
-                    self._loop.remove_reader(watch.fileno())
-            watch.close()
+        for source in (self._watch, self._ticker):
+            if source is not None:
+                if self._loop is not None and not self._loop.is_closed():
+                    with contextlib.suppress(Exception):
+                        self._loop.remove_reader(source.fileno())
+                source.close()
+        self._watch = self._ticker = None
         self._conn.close()
 
     async def close(self) -> None:
