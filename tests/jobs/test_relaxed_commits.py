@@ -171,13 +171,60 @@ def pool_setting(engine: JobEngine) -> str:
 def test_postgres_claim_only_round_commits_without_waiting_for_the_flush(
     pg_engine: JobEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # two queues: the round's transaction (one queue takes the single statement, below)
     job_id = pg_engine.enqueue(work, 1)
     settings = commit_settings(pg_engine, monkeypatch)
-    _, claimed = pg_engine.storage.finish_and_claim(SERVER, [], ["default"], 4, pg_engine.now())
+    _, claimed = pg_engine.storage.finish_and_claim(
+        SERVER, [], ["default", "other"], 4, pg_engine.now()
+    )
     assert [j.id for j in claimed] == [job_id]
     assert pg_engine.get(job_id).state is State.PROCESSING
     assert settings == ["off"]
     assert pool_setting(pg_engine) == "on"  # for that transaction only
+
+
+def test_postgres_claim_only_round_on_one_queue_is_one_relaxed_autocommit_statement(
+    pg_engine: JobEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage: Any = pg_engine.storage
+    connector = storage.connector
+    job_id = pg_engine.enqueue(work, 1)
+    seen: list[tuple[bool, bool]] = []
+    claim_plain = storage.claim_plain
+
+    def claim_and_look(conn: Any, *args: Any) -> list[ClaimedJob] | None:
+        seen.append((conn.autocommit, connector.relaxed))  # its own transaction, relaxed
+        return claim_plain(conn, *args)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(storage, "claim_plain", claim_and_look)
+    monkeypatch.setattr(storage, "claim_in", None)  # the round's transaction is not used
+    _, claimed = storage.finish_and_claim(SERVER, [], ["default"], 4, pg_engine.now())
+    assert [j.id for j in claimed] == [job_id]
+    assert pg_engine.get(job_id).state is State.PROCESSING
+    assert seen == [(True, True)]
+    assert not connector.relaxed
+    assert pool_setting(pg_engine) == "on"
+    # what makes that commit skip the flush: set_config(..., true) holds for the implicit
+    # transaction of an autocommit statement, to its commit
+    with connector.autocommit() as conn:
+        row = conn.execute(
+            "SELECT set_config('synchronous_commit', 'off', true),"
+            " current_setting('synchronous_commit')"
+        ).fetchone()
+        assert row == ("off", "off")
+        assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
+
+
+def test_postgres_queue_limit_takes_the_transaction_on_one_queue(
+    pg_engine: JobEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pg_engine.queue_limit("default", 1)
+    first = pg_engine.enqueue(work, 1)
+    pg_engine.enqueue(work, 2)
+    settings = commit_settings(pg_engine, monkeypatch)
+    _, claimed = pg_engine.storage.finish_and_claim(SERVER, [], ["default"], 4, pg_engine.now())
+    assert [j.id for j in claimed] == [first]  # the limit holds
+    assert settings == ["on"]  # a limited claim commits durably
 
 
 def test_postgres_round_with_outcomes_commits_durably(
@@ -224,8 +271,13 @@ def test_postgres_plain_claims_after_a_mutex_claim_do_not_relax_the_round_again(
     assert settings == ["on"]
 
 
+@pytest.mark.parametrize(
+    ("step", "queues"),
+    [("claim_in", ["default", "other"]), ("claim_plain", ["default"])],
+    ids=["transaction", "one-statement"],
+)
 def test_postgres_relaxed_round_that_fails_leaves_the_thread_durable(
-    pg_engine: JobEngine, monkeypatch: pytest.MonkeyPatch
+    pg_engine: JobEngine, monkeypatch: pytest.MonkeyPatch, step: str, queues: list[str]
 ) -> None:
     connector = pg_engine.storage.connector  # type: ignore[attr-defined]
     pg_engine.enqueue(work, 1)
@@ -234,7 +286,8 @@ def test_postgres_relaxed_round_that_fails_leaves_the_thread_durable(
         assert connector.relaxed
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(pg_engine.storage, "claim_in", broken)
+    monkeypatch.setattr(pg_engine.storage, step, broken)
     with pytest.raises(RuntimeError):
-        pg_engine.storage.finish_and_claim(SERVER, [], ["default"], 4, pg_engine.now())
+        pg_engine.storage.finish_and_claim(SERVER, [], queues, 4, pg_engine.now())
     assert not connector.relaxed
+    assert pool_setting(pg_engine) == "on"

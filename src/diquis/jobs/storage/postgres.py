@@ -744,6 +744,31 @@ class PostgresStorage(SqlStorage):
         ).fetchall()
         return [ClaimedJob(*r) for r in rows]
 
+    def finish_and_claim(
+        self,
+        server_id: str,
+        outcomes: Sequence[Outcome],
+        queues: Sequence[str],
+        limit: int,
+        now: float,
+        gated_limit: int | None = None,
+    ) -> tuple[int, list[ClaimedJob]]:
+        """A claim-only round on one queue (an idle server's pickup) is one autocommit
+        statement: no BEGIN and COMMIT round trips (~1.0 -> ~0.5 ms of a pickup here,
+        traced). It relaxes its own commit (``set_config(..., true)`` holds for the
+        statement's implicit transaction). Gated jobs waiting, a queue limit, outcomes to
+        write or several queues take the transaction (so mutexes and limits stay exact)."""
+        if not outcomes and limit > 0 and len(queues) == 1:
+            with self.connector.relaxed_commits(), self.connector.autocommit() as conn:
+                claimed = (
+                    None
+                    if queues[0] in self.queue_limits(conn)
+                    else self.claim_plain(conn, server_id, queues[0], limit, now)
+                )
+            if claimed is not None:
+                return 0, claimed
+        return super().finish_and_claim(server_id, outcomes, queues, limit, now, gated_limit)
+
     def claim_plain(
         self, conn: Any, server_id: str, queue: str, limit: int, now: float
     ) -> list[ClaimedJob] | None:
