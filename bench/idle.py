@@ -10,7 +10,10 @@
   when it starts next to the time taken just before its enqueue call (the same stamps
   as ``jobs.py``'s pickup probe): max and p50 of the difference. For Diquis the rows'
   ``started_at - enqueued_at`` is shown too: the part before the claim (the enqueue's
-  commit, the wake-up, the hop to the claim), the rest being the claim's own commit.
+  commit, the wake-up, the hop to the claim), the rest being the claim's own commit;
+* a bare one-row insert + commit after the same gaps, from this process (``_enqueue.py``'s
+  baseline): what the machine itself takes to commit after idle — the enqueue inside a
+  pickup can be no faster.
 
 Run it alone (``<bench venv>/bin/python bench/idle.py``) or call :func:`run` from another
 script: it returns the rows that :func:`report` prints.
@@ -31,6 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _enqueue import _bare_postgres, _bare_sqlite
 from _peers import BENCH_DIR, Backend, PostgresStore, make_backends
 from _procs import cpu_seconds, free_port
 
@@ -207,6 +211,35 @@ class Bench:
                     row.pickups_ms.append((t1 - t0) * 1000)
         return row
 
+    def bare_after_idle(self, storage: str) -> IdleRow:
+        """A bare insert + commit after each gap: the machine's own commit after idle."""
+        row = IdleRow(f"bare insert + commit after idle, {storage}")
+        store = PostgresStore(self.args.pg_url, f"idlebare{os.getpid()}")
+        try:
+            if storage == "sqlite":
+                insert, close = _bare_sqlite(self.dir / "bare.db")
+            else:
+                store.create()
+                insert, close = _bare_postgres(store.url)
+            try:
+                insert(0)  # connected and warm, as the worker is
+                gaps = [self.args.gap] * self.args.jobs + [self.args.long_gap] * (
+                    self.args.long_gap > 0
+                )
+                for i, gap in enumerate(gaps, 1):
+                    time.sleep(gap)
+                    t0 = time.perf_counter()
+                    insert(i)
+                    row.pickups_ms.append((time.perf_counter() - t0) * 1000)
+            finally:
+                close()
+        except Exception as exc:
+            row.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            if storage == "postgres":
+                store.destroy()
+        return row
+
 
 def run(args: argparse.Namespace) -> list[IdleRow]:
     """Every measurement ``args`` asks for, as rows."""
@@ -222,6 +255,10 @@ def run(args: argparse.Namespace) -> list[IdleRow]:
         names = names if "pickup" in args.what else []
         for name in names:
             row = bench.pickup(name)
+            log(f"{row.what}: {[round(v, 2) for v in row.pickups_ms]} {row.error or ''}")
+            rows.append(row)
+        for storage in storages if "pickup" in args.what else []:
+            row = bench.bare_after_idle(storage)
             log(f"{row.what}: {[round(v, 2) for v in row.pickups_ms]} {row.error or ''}")
             rows.append(row)
         shutil.rmtree(tmp, ignore_errors=True)
