@@ -127,19 +127,30 @@ def _row(conn: Any, job_id: int) -> dict[str, Any]:
     return {"row": row, "history": history, "tags": tags}
 
 
-@pytest.mark.parametrize("job", PLAIN, ids=["plain", "tags", "scheduled", "gated"])
-def test_the_plain_statement_writes_what_the_general_one_does(
-    pg_engine: JobEngine, job: NewJob
+@pytest.mark.parametrize(
+    ("job", "chosen"),
+    [
+        (PLAIN[0], "_INSERT_LEAN"),
+        (PLAIN[1], "_INSERT_PLAIN"),
+        (PLAIN[2], "_INSERT_LEAN"),
+        (PLAIN[3], "_INSERT_PLAIN"),
+    ],
+    ids=["plain", "tags", "scheduled", "gated"],
+)
+def test_the_one_job_statements_write_what_the_general_one_does(
+    pg_engine: JobEngine, job: NewJob, chosen: str
 ) -> None:
     storage = pg_engine.storage
     assert isinstance(storage, postgres.PostgresStorage)
-    params = storage._insert_params(job, 1234.5)
-    assert postgres._insert_one(job) is postgres._INSERT_PLAIN
+    statement, params = postgres._insert_one(job, 1234.5)
+    assert statement is getattr(postgres, chosen)
+    general = storage._insert_params(job, 1234.5)
     with storage.connector.transaction() as conn:
-        [(plain_id, kind)] = conn.execute(postgres._INSERT_PLAIN, params).fetchall()
-        [(general_id, general_kind)] = conn.execute(postgres._INSERT_JOB, params).fetchall()
-        assert kind == general_kind == 1
-        assert _row(conn, plain_id) == _row(conn, general_id)
+        [(one_id, kind)] = conn.execute(statement, params).fetchall()
+        [(plain_id, plain_kind)] = conn.execute(postgres._INSERT_PLAIN, general).fetchall()
+        [(general_id, general_kind)] = conn.execute(postgres._INSERT_JOB, general).fetchall()
+        assert kind == plain_kind == general_kind == 1
+        assert _row(conn, one_id) == _row(conn, plain_id) == _row(conn, general_id)
 
 
 def test_a_parent_or_a_unique_key_takes_the_general_statement() -> None:
@@ -148,4 +159,16 @@ def test_a_parent_or_a_unique_key_takes_the_general_statement() -> None:
         NewJob(**{**job.__dict__, "parent_id": 1}),
         NewJob(**{**job.__dict__, "unique_key": "k"}),
     ):
-        assert postgres._insert_one(other) is postgres._INSERT_JOB
+        assert postgres._insert_one(other, 1.0)[0] is postgres._INSERT_JOB
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"tags": ("t",)}, {"recurring_id": "r"}, {"mutex_key": "m"}, {"rate_n": 1}],
+    ids=["tags", "recurring", "mutex", "rate"],
+)
+def test_a_job_with_more_than_the_lean_columns_takes_the_plain_statement(
+    change: dict[str, Any],
+) -> None:
+    job = NewJob(**{**PLAIN[0].__dict__, **change})
+    assert postgres._insert_one(job, 1.0)[0] is postgres._INSERT_PLAIN

@@ -114,9 +114,49 @@ SELECT id, 1 FROM ins
 )
 
 
-def _insert_one(job: NewJob) -> str:
-    """The statement that writes ``job`` alone (see :data:`_INSERT_PLAIN`)."""
-    return _INSERT_PLAIN if job.parent_id is None and job.unique_key is None else _INSERT_JOB
+# the commonest job of all — plain, with no tags, rules or recurring schedule: the same row
+# and history entry from ten positional parameters. psycopg converts and dumps each
+# parameter on every call (named ones reordered too): ~40 µs of a ~450 µs statement
+# with _INSERT_PLAIN's twenty, measured back to back on one connection
+_INSERT_LEAN = """
+WITH ins AS (
+    INSERT INTO diquis_jobs (target, args, kwargs, queue, state, reason, created_at,
+        scheduled_at, enqueued_at)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+    RETURNING id, state, reason
+),
+h AS (
+    INSERT INTO diquis_job_history (job_id, state, at, reason)
+    SELECT id, state, %s, reason FROM ins
+)
+SELECT id, 1 FROM ins
+"""
+
+
+def _lean(job: NewJob) -> bool:
+    """Whether :data:`_INSERT_LEAN` writes ``job`` (the columns it leaves out are empty)."""
+    return (
+        job.parent_id is None
+        and job.unique_key is None
+        and not job.tags
+        and not job.gated
+        and job.rate_n is None
+        and job.rate_period is None
+        and job.recurring_id is None
+    )
+
+
+def _insert_one(job: NewJob, now: float) -> tuple[str, Any]:
+    """The statement that writes ``job`` alone, and its parameters (see
+    :data:`_INSERT_LEAN`, :data:`_INSERT_PLAIN`, :data:`_INSERT_JOB`)."""
+    if _lean(job):
+        enqueued = now if job.state is State.ENQUEUED else None
+        return _INSERT_LEAN, (
+            *(job.target, job.args, job.kwargs, job.queue, job.state.value, job.reason),
+            *(now, job.scheduled_at, enqueued, now),
+        )
+    plain = job.parent_id is None and job.unique_key is None
+    return _INSERT_PLAIN if plain else _INSERT_JOB, PostgresStorage._insert_params(job, now)
 
 
 def _plain_and_other(jobs: Sequence[NewJob]) -> tuple[list[int], list[int]]:
@@ -500,7 +540,7 @@ class PostgresStorage(SqlStorage):
     def insert_job(self, conn: Any, job: NewJob, now: float) -> tuple[int, bool]:
         if job.batch_id is not None or job.parent_batch_id is not None:
             return super().insert_job(conn, job, now)
-        rows = conn.execute(_insert_one(job), self._insert_params(job, now)).fetchall()
+        rows = conn.execute(*_insert_one(job, now)).fetchall()
         return self._inserted(conn, job, rows)
 
     def create_job(self, job: NewJob, now: float, connection: Any = None) -> tuple[int, bool]:
@@ -672,7 +712,7 @@ class PostgresStorage(SqlStorage):
     async def acreate_job(self, connection: Any, job: NewJob, now: float) -> tuple[int, bool]:
         """insert_job on an async connection (the caller's transaction)."""
         conn: psycopg.AsyncConnection[Any] = self.driver_connection(connection)
-        cur = await conn.execute(_insert_one(job), self._insert_params(job, now))
+        cur = await conn.execute(*_insert_one(job, now))
         return await self._ainserted(conn, job, cur)
 
     async def _ainserted(
