@@ -191,9 +191,7 @@ class Bench:
                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                 )  # fmt: skip
             # the client waits for warm-up jobs first, so the worker is up and idle
-            gaps = [self.args.gap] * self.args.jobs + [self.args.long_gap] * (
-                self.args.long_gap > 0
-            )
+            gaps = self.gaps()
             env["BENCH_GAPS"] = ",".join(map(str, gaps))
             self.client(backend, env, files, "latency", str(len(gaps)), "0")
             if backend.kind == "diquis":
@@ -211,6 +209,10 @@ class Bench:
                     row.pickups_ms.append((t1 - t0) * 1000)
         return row
 
+    def gaps(self) -> list[float]:
+        """Seconds of quiet before each probe: ``--jobs`` × ``--gap``, then ``--long-gap``."""
+        return [self.args.gap] * self.args.jobs + [self.args.long_gap] * (self.args.long_gap > 0)
+
     def bare_after_idle(self, storage: str) -> IdleRow:
         """A bare insert + commit after each gap: the machine's own commit after idle."""
         row = IdleRow(f"bare insert + commit after idle, {storage}")
@@ -223,10 +225,7 @@ class Bench:
                 insert, close = _bare_postgres(store.url)
             try:
                 insert(0)  # connected and warm, as the worker is
-                gaps = [self.args.gap] * self.args.jobs + [self.args.long_gap] * (
-                    self.args.long_gap > 0
-                )
-                for i, gap in enumerate(gaps, 1):
+                for i, gap in enumerate(self.gaps(), 1):
                     time.sleep(gap)
                     t0 = time.perf_counter()
                     insert(i)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,16 @@ def no_inotify(monkeypatch: pytest.MonkeyPatch) -> None:
     disable_inotify(monkeypatch)
 
 
+@pytest.fixture
+async def waker(connector: SQLiteConnector) -> AsyncIterator[sqlite_waker.SQLiteWaker]:
+    """The connector's waker (it sets itself up on its first wait), closed after the test."""
+    made = connector.waker(["default"])
+    assert isinstance(made, sqlite_waker.SQLiteWaker)
+    yield made
+    await made.close()
+    connector.close()
+
+
 async def started(waker: sqlite_waker.SQLiteWaker) -> asyncio.Task[None]:
     """A task waiting on ``waker``, once its wake-up is in place."""
     task = asyncio.create_task(waker.wait(FOREVER))
@@ -95,84 +106,62 @@ async def started(waker: sqlite_waker.SQLiteWaker) -> asyncio.Task[None]:
 @linux_only
 async def test_the_kernel_wakes_it_on_a_commit_from_another_process(
     connector: SQLiteConnector,
+    waker: sqlite_waker.SQLiteWaker,
 ) -> None:
-    waker = connector.waker(["default"])
-    assert isinstance(waker, sqlite_waker.SQLiteWaker)
-    try:
-        task = await started(waker)
-        assert waker.watching
-        await asyncio.to_thread(write_from_another_process, connector.path)
-        await asyncio.wait_for(task, 60)
-        # and again: the second commit is seen too
-        task = await started(waker)
-        await asyncio.to_thread(write_from_another_process, connector.path, 3)
-        await asyncio.wait_for(task, 60)
-    finally:
-        await waker.close()
-        connector.close()
+    task = await started(waker)
+    assert waker.watching
+    await asyncio.to_thread(write_from_another_process, connector.path)
+    await asyncio.wait_for(task, 60)
+    # and again: the second commit is seen too
+    task = await started(waker)
+    await asyncio.to_thread(write_from_another_process, connector.path, 3)
+    await asyncio.wait_for(task, 60)
 
 
 async def test_without_inotify_it_polls_data_version(
-    connector: SQLiteConnector, no_inotify: None
+    connector: SQLiteConnector, waker: sqlite_waker.SQLiteWaker, no_inotify: None
 ) -> None:
-    waker = connector.waker(["default"])
-    assert isinstance(waker, sqlite_waker.SQLiteWaker)
-    try:
-        task = await started(waker)
-        assert not waker.watching
-        await asyncio.to_thread(write_from_another_process, connector.path)
-        await asyncio.wait_for(task, 60)
-    finally:
-        await waker.close()
-        connector.close()
+    task = await started(waker)
+    assert not waker.watching
+    await asyncio.to_thread(write_from_another_process, connector.path)
+    await asyncio.wait_for(task, 60)
 
 
 @linux_only
 async def test_a_heard_write_is_looked_for_on_every_tick_until_its_commit_shows(
     connector: SQLiteConnector,
+    waker: sqlite_waker.SQLiteWaker,
 ) -> None:
     # inotify hears a WAL write before its commit is published (after the fsync): the
     # waker then looks every TICK, on a timerfd, and stops the ticker once it has its commit
-    waker = connector.waker(["default"])
-    assert isinstance(waker, sqlite_waker.SQLiteWaker)
-    try:
-        task = await started(waker)
-        ticker = waker._ticker
-        assert ticker is not None
-        assert ticker.period == 0  # a quiet database: no ticks
-        waker._written_at = time.monotonic()  # as inotify reports: a write, no commit yet
-        waker._wake()
-        await asyncio.sleep(0.005)
-        assert ticker.period == sqlite_waker.TICK
-        assert not task.done()
-        await asyncio.to_thread(write_from_another_process, connector.path)
-        await asyncio.wait_for(task, 60)
-        assert ticker.period == 0  # no ticks outside a wait: an idle server costs nothing
-    finally:
-        await waker.close()
-        connector.close()
+    task = await started(waker)
+    ticker = waker._ticker
+    assert ticker is not None
+    assert ticker.period == 0  # a quiet database: no ticks
+    waker._written_at = time.monotonic()  # as inotify reports: a write, no commit yet
+    waker._wake()
+    await asyncio.sleep(0.005)
+    assert ticker.period == sqlite_waker.TICK
+    assert not task.done()
+    await asyncio.to_thread(write_from_another_process, connector.path)
+    await asyncio.wait_for(task, 60)
+    assert ticker.period == 0  # no ticks outside a wait: an idle server costs nothing
 
 
 @linux_only
 async def test_without_timerfd_a_heard_write_is_looked_for_every_millisecond(
-    connector: SQLiteConnector, monkeypatch: pytest.MonkeyPatch
+    connector: SQLiteConnector, waker: sqlite_waker.SQLiteWaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def unavailable() -> Ticker:
         raise OSError(errno.ENOSYS, "no timerfd here")
 
     monkeypatch.setattr(sqlite_waker, "Ticker", unavailable)
-    waker = connector.waker(["default"])
-    assert isinstance(waker, sqlite_waker.SQLiteWaker)
-    try:
-        task = await started(waker)
-        assert waker.watching and waker._ticker is None
-        waker._written_at = time.monotonic()
-        waker._wake()
-        await asyncio.to_thread(write_from_another_process, connector.path)
-        await asyncio.wait_for(task, 60)
-    finally:
-        await waker.close()
-        connector.close()
+    task = await started(waker)
+    assert waker.watching and waker._ticker is None
+    waker._written_at = time.monotonic()
+    waker._wake()
+    await asyncio.to_thread(write_from_another_process, connector.path)
+    await asyncio.wait_for(task, 60)
 
 
 @linux_only

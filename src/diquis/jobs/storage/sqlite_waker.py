@@ -156,11 +156,10 @@ class SQLiteWaker(Waker):
             else:
                 since_write = now - self._written_at
                 coming = self._seen_at < self._written_at  # a commit in its fsync
+                # while ticking, every tick looks again: no timer below
                 ticking = coming and since_write < TICKING and self._ticker is not None
                 self._ticking(ticking)
-                if ticking:
-                    pass  # the ticker wakes us: every tick looks again
-                elif coming and since_write < EAGER:
+                if coming and since_write < EAGER:
                     nap = min(nap, EAGER_NAP)
                 elif since_write < SETTLE:  # another may hide behind the one we saw
                     nap = min(nap, max(0.001, since_write))
