@@ -20,6 +20,7 @@ import pytest
 from diquis.jobs import JobEngine, State
 from diquis.jobs.model import ClaimedJob, Outcome
 from diquis.jobs.server import outcomes
+from diquis.jobs.storage import postgres
 from diquis.jobs.storage.postgres import PostgresConnector
 from diquis.jobs.storage.sqlite import SQLiteConnector
 
@@ -255,6 +256,32 @@ def test_postgres_claim_under_a_mutex_commits_durably_even_alone(
     _, claimed = pg_engine.storage.finish_and_claim(SERVER, [], ["default"], 4, pg_engine.now())
     assert [j.id for j in claimed] == [job_id]
     assert settings == ["on"]
+
+
+def test_postgres_gated_jobs_seen_by_the_one_statement_are_not_asked_for_twice(
+    pg_engine: JobEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the one-statement claim learns that gated jobs wait; the round's transaction then
+    # takes the careful path at once, and no later round skips its own plain claim
+    pg_engine.job(guarded, mutex="one")
+    first = pg_engine.enqueue(guarded, 1)
+    plain_claims: list[object] = []
+    plain_claimed = postgres._plain_claimed
+
+    def counted(rows: list[Any]) -> list[ClaimedJob] | None:
+        plain_claims.append(rows)
+        return plain_claimed(rows)
+
+    monkeypatch.setattr(postgres, "_plain_claimed", counted)
+    storage: Any = pg_engine.storage
+    _, claimed = storage.finish_and_claim(SERVER, [], ["default"], 4, pg_engine.now())
+    assert [j.id for j in claimed] == [first]
+    assert len(plain_claims) == 1
+    assert getattr(storage._gated, "queue", None) is None
+    second = pg_engine.enqueue(work, 2)  # no gated job waits now: the plain claim takes it
+    _, claimed = storage.finish_and_claim(SERVER, [], ["default"], 4, pg_engine.now())
+    assert [j.id for j in claimed] == [second]
+    assert len(plain_claims) == 2
 
 
 def test_postgres_plain_claims_after_a_mutex_claim_do_not_relax_the_round_again(

@@ -505,6 +505,8 @@ class PostgresStorage(SqlStorage):
         self.url = url
         # group commits: a connection per batch in flight, on each event loop
         self._loop_connections = LoopConnections(url, per_loop=self.group_writers)
+        # the queue this thread's round already found gated jobs in (finish_and_claim)
+        self._gated = threading.local()
 
     def close(self) -> None:
         self._loop_connections.close()
@@ -807,11 +809,19 @@ class PostgresStorage(SqlStorage):
                 )
             if claimed is not None:
                 return 0, claimed
-        return super().finish_and_claim(server_id, outcomes, queues, limit, now, gated_limit)
+            # gated jobs wait there: the round's transaction goes straight to the careful
+            # path, without running the plain claim again to learn it a second time
+            self._gated.queue = queues[0]
+        try:
+            return super().finish_and_claim(server_id, outcomes, queues, limit, now, gated_limit)
+        finally:
+            self._gated.queue = None
 
     def claim_plain(
         self, conn: Any, server_id: str, queue: str, limit: int, now: float
     ) -> list[ClaimedJob] | None:
+        if getattr(self._gated, "queue", None) == queue:
+            return None  # this round has just seen gated jobs waiting in the queue
         params = {"queue": queue, "limit": limit, "server": server_id, "now": now}
         claim = _CLAIM_PLAIN_RELAXED if self.connector.relaxed else _CLAIM_PLAIN
         return _plain_claimed(conn.execute(claim, params).fetchall())
