@@ -519,6 +519,70 @@ async def test_a_small_batch_is_not_split() -> None:
     assert writes.sizes == [n]
 
 
+def spawned(committer: GroupCommitter, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Patch ``committer`` to note the size of the first batch of every task it starts."""
+    sizes: list[int] = []
+    real = committer._spawn
+
+    def spy(loop: Any, state: Any, first: list[Any], *, declined: bool) -> None:
+        sizes.append(len(first))
+        real(loop, state, first, declined=declined)
+
+    monkeypatch.setattr(committer, "_spawn", spy)
+    return sizes
+
+
+async def test_a_lone_caller_writes_its_own_job_without_a_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = JobEngine("memory://")
+    targets.register_all(engine)
+    writes = SlowWrites()
+    writes.release.set()
+    committer = writes.committer(2)
+    tasks = spawned(committer, monkeypatch)
+    assert [await committer.submit(new_job(engine, i)) for i in range(3)] == [
+        (0, True),
+        (1, True),
+        (2, True),
+    ]
+    assert writes.sizes == [1, 1, 1] and tasks == []  # each caller wrote its own
+    await asyncio.gather(*(committer.submit(new_job(engine, i)) for i in range(3)))
+    assert writes.sizes[3:] == [3] and tasks == [3]  # a batch of others': a task writes it
+    assert committer._loops == {}
+
+
+@pytest.mark.parametrize("cancelled", [False, True], ids=["returns", "cancelled"])
+async def test_callers_that_come_while_a_lone_caller_writes_are_written_after_it(
+    cancelled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lone caller holds the loop's only writer: whoever queues meanwhile is written
+    once it is done — also when it is cancelled mid-write (its own job only is lost)."""
+    engine = JobEngine("memory://")
+    targets.register_all(engine)
+    writes = SlowWrites()
+    committer = writes.committer(1)
+    tasks = spawned(committer, monkeypatch)
+    lone = asyncio.create_task(committer.submit(new_job(engine, 0)))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert writes.in_flight == 1 and tasks == []  # written by the caller itself
+    others = [asyncio.create_task(committer.submit(new_job(engine, i))) for i in range(1, 6)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert writes.sizes == [1]  # the only writer is busy: they queue
+    if cancelled:
+        lone.cancel()
+        for _ in range(3):
+            await asyncio.sleep(0)
+    writes.release.set()
+    results = await asyncio.gather(lone, *others, return_exceptions=True)
+    assert isinstance(results[0], asyncio.CancelledError) if cancelled else results[0] == (0, True)
+    assert len({r for r in results[1:] if isinstance(r, tuple)}) == 5
+    assert writes.sizes == [1, 5] and tasks == [0]  # a task took over the queue
+    assert committer._loops == {}
+
+
 async def test_postgresql_batches_in_flight_at_once_take_unique_keys_in_one_order(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -103,8 +103,12 @@ class GroupCommitter:
         if leader:  # the first caller of this batch has it written
             try:
                 await asyncio.sleep(0)  # one turn of the loop: who is ready now joins
-            finally:  # even if cancelled: the others wait for this commit
-                self._lead(loop)
+            except BaseException:  # even if cancelled: the others wait for this commit
+                self._lead(loop, None)
+                raise
+            alone = self._lead(loop, future)
+            if alone:
+                await self._write_alone(loop, state, alone)
         return await future  # settled already if written at once: no further wait
 
     def close(self) -> None:
@@ -130,20 +134,29 @@ class GroupCommitter:
         if state.idle and self._loops.get(loop) is state:
             del self._loops[loop]
 
-    def _lead(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Write the first batch now if that waits for nothing, else leave it to a task."""
+    def _lead(
+        self, loop: asyncio.AbstractEventLoop, own: asyncio.Future[tuple[int, bool]] | None
+    ) -> list[_Pending]:
+        """Write the first batch now if that waits for nothing, else leave it to a task.
+
+        A batch that would wait and holds one job only, the leader's own (``own``: its
+        future), is returned for the leader to write itself (:meth:`_write_alone`).
+        """
         with self._lock:
             state = self._loops[loop]
             state.gathering = False
             batch = self._take(loop, state)
         if not batch:
-            return
+            return []
         try:
             results = self._write_now([job for job, _ in batch])
         except Exception as exc:  # the commit failed: every caller of the batch learns it
             results = [exc] * len(batch)
         if results is None:  # it would wait: tasks write it without holding the loop
             with self._lock:
+                if len(batch) == 1 and batch[0][1] is own:
+                    state.writing += 1
+                    return batch
                 # all writers free and enough jobs: two halves in flight at once, so the
                 # callers of the first to commit make their next jobs while the second is
                 # written (they would otherwise move in lockstep, one batch at a time)
@@ -154,14 +167,38 @@ class GroupCommitter:
                 state.writing += len(parts)
             for part in parts:
                 self._spawn(loop, state, part, declined=True)
-            return
+            return []
         self._finish(loop, batch, results)
         with self._lock:  # more than one commit takes: the rest after the loop breathes
             if not state.queue:
                 self._forget(loop, state)
-                return
+                return []
             state.writing += 1
         self._spawn(loop, state, [], declined=False)
+        return []
+
+    async def _write_alone(
+        self, loop: asyncio.AbstractEventLoop, state: _Loop, batch: list[_Pending]
+    ) -> None:
+        """The leader writes a batch of its own job alone: nobody else waits for this commit,
+        so it needs no task of its own (one task and a loop turn less: ~0.05-0.1 ms of a
+        lone ``aenqueue`` on PostgreSQL). Cancelled, it cancels only its own caller's write.
+        One of the loop's writers, taken by :meth:`_lead`: jobs queued meanwhile go to a
+        task, which inherits it."""
+        try:
+            try:
+                results = await self._write_later([job for job, _ in batch])
+            except Exception as exc:
+                results = [exc] * len(batch)
+            self._finish(loop, batch, results)
+        finally:
+            with self._lock:
+                more = bool(state.queue)
+                if not more:
+                    state.writing -= 1
+                    self._forget(loop, state)
+            if more:
+                self._spawn(loop, state, [], declined=False)
 
     def _spawn(
         self,
