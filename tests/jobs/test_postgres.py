@@ -172,3 +172,88 @@ def test_a_job_with_more_than_the_lean_columns_takes_the_plain_statement(
 ) -> None:
     job = NewJob(**{**PLAIN[0].__dict__, **change})
     assert postgres._insert_one(job, 1.0)[0] is postgres._INSERT_PLAIN
+
+
+# -- notifications: the engine's hottest statements send their own ----------------------
+
+
+def _heard(listener: Any) -> list[tuple[str, str]]:
+    """Every notification ``listener`` has been sent so far, in order."""
+    listener.execute("SELECT 1")  # a round trip: whatever was sent before it is in
+    return [(n.channel, n.payload) for n in listener.notifies(timeout=0.2, stop_after=None)]
+
+
+@pytest.fixture
+def listener(pg_engine: JobEngine, postgres_url: str) -> Iterator[Any]:
+    import psycopg
+
+    pg_engine.storage  # noqa: B018  (the schema, trigger included)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("LISTEN diquis_state")
+        conn.execute("LISTEN diquis_enqueued")
+        yield conn
+
+
+def test_the_trigger_skips_the_one_statement_that_says_it_notified(
+    pg_engine: JobEngine, listener: Any
+) -> None:
+    a = pg_engine.enqueue(targets.add, 1, 1)
+    b = pg_engine.enqueue(targets.add, 2, 2)
+    _heard(listener)
+    storage: Any = pg_engine.storage
+    update = "UPDATE diquis_jobs SET reason = 'x' WHERE id = %s"
+    with storage.connector.transaction() as conn:
+        conn.execute("SELECT set_config('diquis.notified', 'on', true)")
+        conn.execute(update, (a,))  # says it notified: the trigger sends nothing for it
+        # the trigger took the flag back: the transaction's next statement is notified
+        assert conn.execute("SELECT current_setting('diquis.notified')").fetchone() == ("off",)
+        conn.execute(update, (b,))
+    assert _heard(listener) == [("diquis_state", f"{b}:Enqueued"), ("diquis_enqueued", "default")]
+
+
+def test_enqueue_and_claim_send_what_the_trigger_would_and_leave_no_flag(
+    pg_engine: JobEngine, listener: Any, postgres_url: str
+) -> None:
+    import psycopg
+
+    storage: Any = pg_engine.storage
+    job_id = pg_engine.enqueue(targets.add, 1, 1)  # _INSERT_LEAN
+    enqueued = ("diquis_enqueued", "default")
+    assert _heard(listener) == [("diquis_state", f"{job_id}:Enqueued"), enqueued]
+    later = pg_engine.schedule(targets.add, 1, 1, delay=3600)  # lean too: no queue to wake
+    assert _heard(listener) == [("diquis_state", f"{later}:Scheduled")]
+    # an idle server's claim (one autocommit statement), then one in a transaction
+    _, [claimed] = storage.finish_and_claim("s1", [], ["default"], 5, time.time())
+    assert claimed.id == job_id
+    assert _heard(listener) == [("diquis_state", f"{job_id}:Processing")]
+    again = pg_engine.enqueue(targets.add, 1, 1)
+    _heard(listener)
+    assert [j.id for j in storage.claim("s1", ["default"], 5, time.time())] == [again]
+    assert _heard(listener) == [("diquis_state", f"{again}:Processing")]
+    assert storage.claim("s1", ["default"], 5, time.time()) == []  # nothing: nothing sent
+    assert _heard(listener) == []
+    # in a caller's transaction: the statement after the enqueue is notified by the trigger
+    other = pg_engine.enqueue(targets.add, 2, 2)
+    _heard(listener)
+    with psycopg.connect(postgres_url) as conn:
+        mine = pg_engine.enqueue(targets.add, 3, 3, connection=conn)
+        conn.execute("UPDATE diquis_jobs SET reason = 'x' WHERE id = %s", (other,))
+    assert _heard(listener) == [
+        ("diquis_state", f"{mine}:Enqueued"),
+        enqueued,
+        ("diquis_state", f"{other}:Enqueued"),
+    ]
+
+
+def test_a_claim_of_many_jobs_is_sent_in_chunks_of_400(pg_engine: JobEngine, listener: Any) -> None:
+    # a NOTIFY payload is at most 8,000 bytes: the trigger sends 400 changes at a time
+    ids = [pg_engine.enqueue(targets.add, i, i) for i in range(450)]
+    _heard(listener)
+    storage: Any = pg_engine.storage
+    _, claimed = storage.finish_and_claim("s1", [], ["default"], 450, time.time())
+    assert len(claimed) == 450
+    payloads = [p for channel, p in _heard(listener) if channel == "diquis_state"]
+    assert len(payloads) == 2
+    sent = sorted(int(item.split(":")[0]) for p in payloads for item in p.split(","))
+    assert sent == sorted(ids)
+    assert {item.split(":")[1] for p in payloads for item in p.split(",")} == {"Processing"}
