@@ -174,7 +174,7 @@ def test_a_job_with_more_than_the_lean_columns_takes_the_plain_statement(
     assert postgres._insert_one(job, 1.0)[0] is postgres._INSERT_PLAIN
 
 
-# -- notifications: the engine's hottest statements send their own ----------------------
+# -- notifications: the lone-job insert sends its own, the trigger the rest -------------
 
 
 def _heard(listener: Any) -> list[tuple[str, str]]:

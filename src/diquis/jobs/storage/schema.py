@@ -183,10 +183,10 @@ BEGIN
     RETURN NULL;
 END $$"""
 
-# Version 6: a statement that sends its own notifications says so (the engine's commonest
-# enqueue: :data:`..postgres._INSERT_LEAN`), and the trigger, whose function costs more
-# than the insert's row itself (~50-170 µs of a ~350 µs enqueue here), skips it. The
-# flag is transaction-local and taken back by the trigger at the end of that statement,
+# Version 6: a statement that sends its own notifications says so with a transaction-local
+# flag, and the trigger skips it: the engine's commonest enqueue
+# (:data:`..postgres._INSERT_LEAN`), for which the trigger's function cost more than the
+# notifications themselves. The trigger takes the flag back at the end of that statement,
 # so the transaction's next statement is notified as usual.
 _PG_NOTIFY_SKIPPABLE = _PG_NOTIFY.replace(
     """BEGIN
