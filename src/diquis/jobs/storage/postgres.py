@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -143,11 +143,15 @@ SELECT id, 1 FROM ins, n
 """.replace("{ENQUEUED}", State.ENQUEUED.value)
 
 
+def _plain(job: NewJob) -> bool:
+    """Whether ``job`` has no parent and no unique key (:data:`_INSERT_PLAIN` writes it)."""
+    return job.parent_id is None and job.unique_key is None
+
+
 def _lean(job: NewJob) -> bool:
     """Whether :data:`_INSERT_LEAN` writes ``job`` (the columns it leaves out are empty)."""
     return (
-        job.parent_id is None
-        and job.unique_key is None
+        _plain(job)
         and not job.tags
         and not job.gated
         and job.rate_n is None
@@ -165,8 +169,7 @@ def _insert_one(job: NewJob, now: float) -> tuple[str, Any]:
             *(job.target, job.args, job.kwargs, job.queue, job.state.value, job.reason),
             *(now, job.scheduled_at, enqueued, now),
         )
-    plain = job.parent_id is None and job.unique_key is None
-    return _INSERT_PLAIN if plain else _INSERT_JOB, PostgresStorage._insert_params(job, now)
+    return _INSERT_PLAIN if _plain(job) else _INSERT_JOB, PostgresStorage._insert_params(job, now)
 
 
 def _plain_and_other(jobs: Sequence[NewJob]) -> tuple[list[int], list[int]]:
@@ -175,7 +178,7 @@ def _plain_and_other(jobs: Sequence[NewJob]) -> tuple[list[int], list[int]]:
     The others go in unique-key order: two batches written at once that share keys then
     wait for each other's keys in the same order, never in a cycle (a deadlock).
     """
-    plain = [i for i, j in enumerate(jobs) if j.parent_id is None and j.unique_key is None]
+    plain = [i for i, j in enumerate(jobs) if _plain(j)]
     other = sorted(set(range(len(jobs))) - set(plain), key=lambda i: (jobs[i].unique_key or "", i))
     return plain, other
 
@@ -515,8 +518,6 @@ class PostgresStorage(SqlStorage):
         self.url = url
         # group commits: a connection per batch in flight, on each event loop
         self._loop_connections = LoopConnections(url, per_loop=self.group_writers)
-        # the queue this thread's round already found gated jobs in (finish_and_claim)
-        self._gated = threading.local()
 
     def close(self) -> None:
         self._loop_connections.close()
@@ -654,7 +655,7 @@ class PostgresStorage(SqlStorage):
         async with self._loop_connections.connection() as conn:
             if len(jobs) == 1:
                 return await self._aone_by_one(conn, jobs, now)
-            if all(j.parent_id is None and j.unique_key is None for j in jobs):
+            if all(_plain(j) for j in jobs):
                 try:  # one statement, its own transaction: a single round trip
                     cur = await conn.execute(_INSERT_MANY, self._many_params(jobs, now))
                     return [(int(r[0]), True) for r in sorted(await cur.fetchall())]
@@ -804,13 +805,15 @@ class PostgresStorage(SqlStorage):
         limit: int,
         now: float,
         gated_limit: int | None = None,
+        *,
+        careful: Collection[str] = (),
     ) -> tuple[int, list[ClaimedJob]]:
         """A claim-only round on one queue (an idle server's pickup) is one autocommit
         statement: no BEGIN and COMMIT round trips (~1.0 -> ~0.5 ms of a pickup here,
         traced). It relaxes its own commit (``set_config(..., true)`` holds for the
         statement's implicit transaction). Gated jobs waiting, a queue limit, outcomes to
         write or several queues take the transaction (so mutexes and limits stay exact)."""
-        if not outcomes and limit > 0 and len(queues) == 1:
+        if not outcomes and limit > 0 and len(queues) == 1 and queues[0] not in careful:
             with self.connector.relaxed_commits(), self.connector.autocommit() as conn:
                 claimed = (
                     None
@@ -819,19 +822,16 @@ class PostgresStorage(SqlStorage):
                 )
             if claimed is not None:
                 return 0, claimed
-            # gated jobs wait there: the round's transaction goes straight to the careful
-            # path, without running the plain claim again to learn it a second time
-            self._gated.queue = queues[0]
-        try:
-            return super().finish_and_claim(server_id, outcomes, queues, limit, now, gated_limit)
-        finally:
-            self._gated.queue = None
+            # gated jobs (or a queue limit) there: the round's transaction goes straight to
+            # the careful path, without running the plain claim again to learn it twice
+            careful = (*careful, queues[0])
+        return super().finish_and_claim(
+            server_id, outcomes, queues, limit, now, gated_limit, careful=careful
+        )
 
     def claim_plain(
         self, conn: Any, server_id: str, queue: str, limit: int, now: float
     ) -> list[ClaimedJob] | None:
-        if getattr(self._gated, "queue", None) == queue:
-            return None  # this round has just seen gated jobs waiting in the queue
         params = {"queue": queue, "limit": limit, "server": server_id, "now": now}
         claim = _CLAIM_PLAIN_RELAXED if self.connector.relaxed else _CLAIM_PLAIN
         return _plain_claimed(conn.execute(claim, params).fetchall())

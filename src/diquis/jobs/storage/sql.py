@@ -12,7 +12,7 @@ import contextlib
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any
 
 from ..concurrency import Candidate, Running, pick, round_robin
@@ -810,7 +810,11 @@ class SqlStorage(Storage):
         limit: int,
         now: float,
         gated_limit: int | None = None,
+        *,
+        careful: Collection[str] = (),
     ) -> tuple[int, list[ClaimedJob]]:
+        """See :meth:`Storage.finish_and_claim`; ``careful``: queues the caller already knows
+        need the careful path (gated jobs wait there), so their plain claim is not tried."""
         # a round that only claims may commit without waiting for the disk (see
         # Connector.relaxed_commits: no outcome is in it, and a lost claim runs again)
         relaxed = self.connector.relaxed_commits() if not outcomes else contextlib.nullcontext()
@@ -819,7 +823,9 @@ class SqlStorage(Storage):
             queue_limits = self.queue_limits(conn) if limit > 0 else {}
             written = self.finish_in(conn, server_id, outcomes, now) if outcomes else 0
             claimed = (
-                self.claim_in(conn, server_id, queues, limit, now, gated_limit, queue_limits)
+                self.claim_in(
+                    conn, server_id, queues, limit, now, gated_limit, queue_limits, careful
+                )
                 if limit > 0
                 else []
             )
@@ -834,15 +840,17 @@ class SqlStorage(Storage):
         now: float,
         gated_limit: int | None,
         queue_limits: dict[str, int],
+        careful: Collection[str] = (),
     ) -> list[ClaimedJob]:
-        """:meth:`claim` inside the caller's transaction."""
+        """:meth:`claim` inside the caller's transaction (``careful``: queues that take the
+        careful path without trying the plain claim)."""
         claimed: list[ClaimedJob] = []
         careful_limit = limit if gated_limit is None else min(limit, gated_limit)
         for queue in queues:
             if len(claimed) >= limit:
                 break
             plain: list[ClaimedJob] | None = None
-            if queue not in queue_limits:
+            if queue not in queue_limits and queue not in careful:
                 plain = self.claim_plain(conn, server_id, queue, limit - len(claimed), now)
             if plain is None:  # a queue limit, or gated jobs waiting: the careful path
                 want = careful_limit - len(claimed)
