@@ -126,6 +126,11 @@ async def _atimed(engine: JobEngine, start: int, n: int, callers: int) -> float:
 Rates = dict[str, float]
 
 
+def per_call_count(n: int) -> int:
+    """Calls of each kind in the per-call measure, for ``n`` jobs per row."""
+    return max(1, n // 2)
+
+
 async def _interleaved(engine: JobEngine, bare: Insert, n: int) -> Rates:
     """Rates (1 / mean time per call) of the first three rows, per call in a shuffled order."""
     rng = random.Random(14)
@@ -168,7 +173,7 @@ def measure(url: str, bare: Insert, n: int) -> tuple[Rates, Rates]:
             for row, timed in runs.items():
                 seconds[row] += timed(r * slice_ * len(ROWS) + ROWS.index(row) * slice_)
         sliced = {row: slice_ * ROUNDS / seconds[row] for row in ROWS}
-        return sliced, runner.run(_interleaved(engine, bare, max(1, n // 2)))
+        return sliced, runner.run(_interleaved(engine, bare, per_call_count(n)))
     finally:
         runner.close()
         engine.close()
@@ -277,7 +282,7 @@ def report(pg_url: str | None, n: int, peers: dict[str, float | None] | None = N
         f"\nEnqueue vs a bare insert from the same driver (about {n:,} jobs per row in"
         f" {ROUNDS} turns, one process)\n\n"
         + table(rates, peers or {})
-        + f"\n\nThe same per call, {max(1, n // 2):,} of each in a shuffled order\n\n"
+        + f"\n\nThe same per call, {per_call_count(n):,} of each in a shuffled order\n\n"
         + interleaved_table(per_call)
         + "\n\nEnqueue targets\n\n"
         + targets(rates, per_call)
