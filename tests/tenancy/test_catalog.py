@@ -6,6 +6,7 @@ import asyncio
 import threading
 
 import pytest
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select
 from sqlalchemy.engine import Connection
 
@@ -123,6 +124,36 @@ async def test_a_transaction_commits_on_success_rolls_back_on_error_and_returns_
         assert catalog.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
         async with catalog.begin() as tx:
             assert await catalog.in_tx(tx, lambda c: c.execute(select(_rows.c.n)).scalar()) == 1
+    finally:
+        catalog.dispose()
+
+
+async def test_a_read_runs_outside_a_transaction_and_leaves_the_connection_transactional(
+    postgres_url: str,
+) -> None:
+    # one pooled connection: the read and the transactions after it share it
+    catalog = Catalog(postgres_url, pool_size=1, max_overflow=0)
+
+    def status(conn: Connection) -> TransactionStatus:
+        conn.execute(select(1)).scalar()
+        return conn.connection.driver_connection.info.transaction_status  # type: ignore[no-any-return,union-attr]
+
+    try:
+        _meta.create_all(catalog.engine)
+        # no BEGIN before the SELECT, no COMMIT after it: a lookup is one round trip
+        assert await catalog.read(status) is TransactionStatus.IDLE
+        assert await catalog.run(status) is TransactionStatus.INTRANS
+        # the connection the read used rolls a failed transaction back as before
+        with pytest.raises(ValueError, match="undo"):
+            async with catalog.begin() as tx:
+                await catalog.in_tx(tx, lambda c: c.execute(insert(_rows).values(n=7)))
+                raise ValueError("undo")
+        assert (
+            await catalog.read(
+                lambda c: c.execute(select(func.count()).select_from(_rows)).scalar()
+            )
+            == 0
+        )
     finally:
         catalog.dispose()
 

@@ -284,6 +284,11 @@ class Catalog:
         # its checkin and opens a new one at the next checkout, so under load a third of
         # the API's requests paid for a new PostgreSQL session (a backend process)
         self.engine = make_engine(url, self.capacity, 0)
+        self._reader = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.engine.dialect.name == "postgresql"
+            else self.engine  # SQLite: a read is local, and BEGIN is ours (make_engine)
+        )
         self.wait_timeout = wait_timeout
         self._threads = CatalogThreads(self.capacity)
         self._permits: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
@@ -322,6 +327,19 @@ class Catalog:
     def run_sync(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in its own committed transaction."""
         with self.engine.begin() as conn:
+            return fn(conn)
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn``, which only reads, in a catalog thread: a lookup on every request.
+
+        On PostgreSQL without a transaction (each statement commits alone: no BEGIN and
+        COMMIT round trips around one SELECT); on SQLite as :meth:`run`.
+        """
+        async with self._permit():
+            return await self._call(self._read_sync, fn)
+
+    def _read_sync(self, fn: Callable[[Connection], T]) -> T:
+        with self._reader.begin() as conn:
             return fn(conn)
 
     async def in_tx(self, tx: object, fn: Callable[[Connection], T]) -> T:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.engine import Connection
 
 from .db import Catalog, revoked_tokens
+
+# built once: a statement made per call costs SQLAlchemy a new cache key each time
+_REVOKED = select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == bindparam("jti"))
 
 
 class TokenDenyList:
@@ -39,9 +42,5 @@ class TokenDenyList:
         """Whether the token ``jti`` was revoked (a token without one counts as revoked)."""
         if not jti:
             return True
-        row = await self.catalog.run(
-            lambda c: c.execute(
-                select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == jti[:64])
-            ).first()
-        )
+        row = await self.catalog.read(lambda c: c.execute(_REVOKED, {"jti": jti[:64]}).first())
         return row is not None
