@@ -15,6 +15,8 @@ database, or Redis database 15 emptied with FLUSHDB):
   jobs ``--interval`` ms apart; each job writes ``time.time()`` when it starts next to
   the ``time.time()`` taken just before its enqueue call; p50/p99 of the difference;
 * enqueue against a bare one-row insert + commit from the same driver (``_enqueue.py``);
+* the pickup floor on PostgreSQL: the probe done with raw psycopg, one ``INSERT`` + ``NOTIFY``
+  and a ``LISTEN`` process claiming with one ``UPDATE`` (``_pickup_floor.py``);
 * idle CPU of ``diquis serve`` (with its worker) and ``diquis worker`` (``idle.py``; not
   with ``--quick`` or ``--no-idle``).
 
@@ -50,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import idle
 from _enqueue import report as enqueue_report
 from _peers import BENCH_DIR, Backend, PostgresStore, RedisStore, make_backends
+from _pickup_floor import report as floor_report
 from _stats import percentile
 
 TARGETS = {"enqueue": 3000.0, "drain": 10000.0, "p50": 2.0}
@@ -509,6 +512,11 @@ def main(argv: list[str] | None = None) -> int:
         print("\nDiquis pickup from its own rows (started_at - enqueued_at):")
         for r in rows:
             print(f"- {r.backend}: p50 {fmt_ms(r.row_p50)} ms, p99 {fmt_ms(r.row_p99)} ms")
+    pg_rows = [r for r in results if r.backend.startswith("diquis-postgres")]
+    if pg_rows and args.latency_jobs > 0:
+        shipped = [r for r in pg_rows if r.backend == "diquis-postgres-c10"] or pg_rows
+        print("\nPickup floor on PostgreSQL: the same probe with raw psycopg (_pickup_floor.py)\n")
+        print(floor_report(args.pg_url, args.latency_jobs, args.interval, shipped[0].p50))
     pg = args.pg_url if "diquis-postgres" in names else None  # rows next to a bare insert
     print(enqueue_report(pg, min(args.jobs, 5000), {r.backend: r.enqueue_rate for r in results}))
     storages = [
