@@ -186,11 +186,7 @@ class GroupCommitter:
         One of the loop's writers, taken by :meth:`_lead`: jobs queued meanwhile go to a
         task, which inherits it."""
         try:
-            try:
-                results = await self._write_later([job for job, _ in batch])
-            except Exception as exc:
-                results = [exc] * len(batch)
-            self._finish(loop, batch, results)
+            await self._commit(loop, batch, try_now=False)
         finally:
             with self._lock:
                 more = bool(state.queue)
@@ -231,14 +227,7 @@ class GroupCommitter:
                 with self._lock:
                     batch = self._take(loop, state)
             while batch:
-                jobs = [job for job, _ in batch]
-                try:
-                    results = None if declined else self._write_now(jobs)
-                    if results is None:
-                        results = await self._write_later(jobs)
-                except Exception as exc:
-                    results = [exc] * len(batch)
-                self._finish(loop, batch, results)
+                await self._commit(loop, batch, try_now=not declined)
                 with self._lock:
                     batch, declined = self._take(loop, state), False
         except asyncio.CancelledError:  # the loop is shutting down: its callers too
@@ -251,6 +240,20 @@ class GroupCommitter:
             with self._lock:
                 state.writing -= 1
                 self._forget(loop, state)
+
+    async def _commit(
+        self, loop: asyncio.AbstractEventLoop, batch: list[_Pending], *, try_now: bool
+    ) -> None:
+        """Write ``batch`` (at once if ``try_now`` and that waits for nothing) and settle its
+        callers; a commit that fails fails each of them."""
+        jobs = [job for job, _ in batch]
+        try:
+            results = self._write_now(jobs) if try_now else None
+            if results is None:
+                results = await self._write_later(jobs)
+        except Exception as exc:
+            results = [exc] * len(batch)
+        self._finish(loop, batch, results)
 
     def _blocking(self, batch: list[_Pending]) -> Sequence[Result]:
         try:
