@@ -330,10 +330,12 @@ class Catalog:
             return fn(conn)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn``, which only reads, in a catalog thread: a lookup on every request.
+        """Run ``fn``, which only reads, in a catalog thread.
 
-        On PostgreSQL without a transaction (each statement commits alone: no BEGIN and
-        COMMIT round trips around one SELECT); on SQLite as :meth:`run`.
+        On PostgreSQL without a transaction: each statement commits alone, so a lookup is
+        one round trip, not BEGIN, SELECT and COMMIT. It reads what a transaction would: at
+        PostgreSQL's default READ COMMITTED a transaction's statements share no snapshot
+        either. On SQLite as :meth:`run`.
         """
         async with self._permit():
             return await self._call(self._read_sync, fn)

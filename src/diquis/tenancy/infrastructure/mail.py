@@ -118,7 +118,7 @@ class OutboxMailer:
         self.transport = transport
 
     async def was_sent(self, key: str) -> bool:
-        status = await self.catalog.run(
+        status = await self.catalog.read(
             lambda c: c.execute(select(emails.c.status).where(emails.c.key == key)).scalar()
         )
         return status == "sent"

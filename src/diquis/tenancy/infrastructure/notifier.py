@@ -123,7 +123,7 @@ class HubNotifier:
             ]
             return {"items": items, "unread": int(unread)}
 
-        return await self.catalog.run(read)
+        return await self.catalog.read(read)
 
     async def mark_read(self, user_id: str, notification_id: int) -> bool:
         """Mark one of the user's notifications read; whether it was theirs."""

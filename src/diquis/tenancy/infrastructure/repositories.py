@@ -125,7 +125,7 @@ class SqlTenantRepository:
             row = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).mappings().first()
             return None if row is None else _tenant(row)
 
-        return await self.catalog.run(read)
+        return await self.catalog.read(read)
 
     async def list(
         self, limit: int, offset: int, query: str | None = None, status: str | None = None
@@ -155,7 +155,7 @@ class SqlTenantRepository:
             ).scalar_one()
             return [_tenant(r) for r in rows], int(total)
 
-        return await self.catalog.run(read)
+        return await self.catalog.read(read)
 
     async def save(self, tenant: Tenant) -> None:
         values = _values(tenant)
@@ -174,7 +174,7 @@ class SqlTenantRepository:
             ).mappings().first()  # fmt: skip
             return None if row is None else _tenant(row)
 
-        return await self.catalog.run(read)
+        return await self.catalog.read(read)
 
     async def unsettled(self) -> builtins.list[Tenant]:
         def read(conn: Connection) -> builtins.list[Tenant]:
@@ -184,7 +184,7 @@ class SqlTenantRepository:
             ).mappings().all()  # fmt: skip
             return [_tenant(r) for r in rows]
 
-        return await self.catalog.run(read)
+        return await self.catalog.read(read)
 
     async def fail_unless_active(
         self, tenant_id: str, reason: str, now: dt.datetime
@@ -302,7 +302,7 @@ class SqlUsers:
 
     async def authenticate(self, email: str, password: str) -> Principal | None:
         """The principal for a correct e-mail and password, else None."""
-        row = await self.catalog.run(
+        row = await self.catalog.read(
             lambda c: c.execute(select(users).where(users.c.email == email.strip().lower()))
             .mappings().first()
         )  # fmt: skip
@@ -313,7 +313,7 @@ class SqlUsers:
 
     async def get(self, user_id: str) -> Principal | None:
         """A user by id, as a principal."""
-        row = await self.catalog.run(
+        row = await self.catalog.read(
             lambda c: c.execute(select(users).where(users.c.id == user_id)).mappings().first()
         )
         return (
@@ -373,7 +373,7 @@ class SqlUsers:
         return await self.catalog.run(write)
 
     async def has_password(self, user_id: str) -> bool:
-        row = await self.catalog.run(
+        row = await self.catalog.read(
             lambda c: c.execute(select(users.c.password_hash).where(users.c.id == user_id)).first()
         )
         return row is not None and row[0] is not None
@@ -403,7 +403,7 @@ class SqlUsers:
 
     async def by_email(self, email: str) -> Principal | None:
         """A user by (normalised) e-mail address, as a principal."""
-        row = await self.catalog.run(
+        row = await self.catalog.read(
             lambda c: c.execute(select(users).where(users.c.email == email)).mappings().first()
         )
         return (
@@ -423,7 +423,7 @@ class SqlUsers:
                 "purpose": row["purpose"],
             }  # fmt: skip
 
-        return await self.catalog.run(read)
+        return await self.catalog.read(read)
 
     @staticmethod
     def _token_row(conn: Connection, token: str, now: dt.datetime) -> RowMapping:
@@ -443,7 +443,7 @@ class SqlUsers:
 
     async def change_password(self, user_id: str, current: str, new: str) -> None:
         """Replace a signed-in user's password (ValidationError naming the field)."""
-        row = await self.catalog.run(
+        row = await self.catalog.read(
             lambda c: c.execute(
                 select(users.c.email, users.c.password_hash, tenants.c.name.label("org"))
                 .outerjoin(tenants, tenants.c.id == users.c.tenant_id)
@@ -471,7 +471,7 @@ class SqlUsers:
         )
 
     async def superadmins(self) -> list[str]:
-        return await self.catalog.run(
+        return await self.catalog.read(
             lambda c: [
                 str(r[0])
                 for r in c.execute(
@@ -481,7 +481,7 @@ class SqlUsers:
         )
 
     async def tenant_admins(self, tenant_id: str) -> list[str]:
-        return await self.catalog.run(
+        return await self.catalog.read(
             lambda c: [
                 str(r[0])
                 for r in c.execute(
