@@ -1,4 +1,4 @@
-"""The catalog: its own threads, its transactions and its pool (outcomes, cancellation, limits)."""
+"""The catalog: its transactions and its pool, over its threads (``tests/jobs/test_threads.py``)."""
 
 from __future__ import annotations
 
@@ -10,93 +10,9 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select
 from sqlalchemy.engine import Connection
 
-from diquis.tenancy.infrastructure.catalog_threads import CatalogThreads
 from diquis.tenancy.infrastructure.db import Catalog
 
-
-async def test_a_call_runs_in_a_catalog_thread_and_returns_its_result() -> None:
-    threads = CatalogThreads(2)
-    try:
-        name = await threads.call(lambda: threading.current_thread().name)
-        assert name.startswith("diquis-catalog-")
-        assert await threads.call(lambda a, b: a + b, 2, 3) == 5
-    finally:
-        threads.shutdown()
-
-
-async def test_an_error_reaches_the_caller_as_raised() -> None:
-    threads = CatalogThreads(1)
-
-    def boom() -> None:
-        raise KeyError("gone")
-
-    def stop() -> None:
-        raise StopIteration
-
-    try:
-        with pytest.raises(KeyError, match="gone"):
-            await threads.call(boom)
-        with pytest.raises(RuntimeError, match="StopIteration"):
-            await threads.call(stop)
-        assert await threads.call(lambda: "still serving") == "still serving"
-    finally:
-        threads.shutdown()
-
-
-async def test_a_cancelled_caller_leaves_the_call_to_finish_and_the_threads_usable() -> None:
-    threads = CatalogThreads(1)
-    release = threading.Event()
-    finished = threading.Event()
-
-    def slow() -> str:
-        release.wait(10)
-        finished.set()
-        return "done"
-
-    try:
-        task = asyncio.ensure_future(threads.call(slow))
-        await asyncio.sleep(0.05)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        release.set()
-        assert await threads.call(lambda: "next") == "next"
-        assert finished.is_set()
-    finally:
-        threads.shutdown()
-
-
-async def test_calls_run_at_once_up_to_the_size_and_never_on_more_threads() -> None:
-    threads = CatalogThreads(3)
-    barrier = threading.Barrier(3, timeout=10)
-    names: set[str] = set()
-
-    def meet() -> None:
-        names.add(threading.current_thread().name)
-        barrier.wait()  # only returns once three calls run at the same time
-
-    try:
-        await asyncio.gather(*(threads.call(meet) for _ in range(3)))
-        await asyncio.gather(*(threads.call(lambda: None) for _ in range(20)))
-        assert len(names) == 3
-        assert len(threads._threads) == 3
-    finally:
-        threads.shutdown()
-
-
-async def test_after_shutdown_calls_are_refused_and_the_threads_end() -> None:
-    threads = CatalogThreads(2)
-    await asyncio.gather(threads.call(lambda: None), threads.call(lambda: None))
-    started = list(threads._threads)
-    threads.shutdown()
-    with pytest.raises(RuntimeError, match="closed"):
-        threads.call(lambda: None)
-    for thread in started:
-        thread.join(5)
-        assert not thread.is_alive()
-
-
-# -- Catalog.begin over those threads, on SQLite and PostgreSQL ---------------------------
+# -- Catalog.begin, on SQLite and PostgreSQL -----------------------------------------------
 
 _meta = MetaData()
 _rows = Table("catalog_threads_rows", _meta, Column("n", Integer, primary_key=True))
@@ -182,16 +98,3 @@ async def test_connections_opened_under_load_are_kept_for_the_next_calls(
         assert len(seen) == 4  # the same four again: none was closed and reopened
     finally:
         catalog.dispose()
-
-
-async def test_threads_of_a_catalog_nobody_closed_end_when_it_is_collected() -> None:
-    import gc
-
-    threads = CatalogThreads(2)
-    await asyncio.gather(threads.call(lambda: None), threads.call(lambda: None))
-    started = list(threads._threads)
-    del threads
-    gc.collect()
-    for thread in started:
-        thread.join(5)
-        assert not thread.is_alive()

@@ -12,8 +12,9 @@ import abc
 import asyncio
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
+
+from ..threads import Threads
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,20 +39,15 @@ class Io:
     """
 
     def __init__(self, workers: int = 4) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="diquis-io")
-        self._running: set[Future[Any]] = set()
+        self._threads = Threads(workers, "diquis-io")
 
     async def __call__(self, fn: Callable[..., T], *args: Any) -> T:
-        call = self._pool.submit(fn, *args)
-        self._running.add(call)
-        call.add_done_callback(self._running.discard)
-        return await asyncio.wrap_future(call)
+        return await self._threads.call(fn, *args)
 
     async def close(self) -> None:
         """Wait for the calls still running, then let the threads go."""
-        if self._running:
-            await asyncio.wait([asyncio.wrap_future(c) for c in list(self._running)])
-        self._pool.shutdown(wait=False)
+        await self._threads.idle()
+        self._threads.shutdown()
 
 
 class Periodic(abc.ABC):

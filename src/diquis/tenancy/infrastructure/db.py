@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from ...jobs.storage.sqlite import enable_wal
-from .catalog_threads import CatalogThreads
+from ...jobs.threads import Threads
 
 T = TypeVar("T")
 
@@ -268,11 +268,12 @@ class Catalog:
 
     Async callers take a permit before they touch a connection and queue for it in arrival
     order; there are exactly as many permits as pooled connections and as catalog threads
-    (:class:`CatalogThreads`). So a thread never waits for a connection that a coroutine
-    holds while that coroutine waits for a thread (the deadlock of sharing asyncio's small
-    default executor with a bigger pool), and a caller that cannot get a permit within
-    ``wait_timeout`` seconds gets :class:`DatabaseBusyError` instead of hanging. The pool
-    opens connections as they are needed, up to ``pool_size + max_overflow``, and keeps them.
+    (:class:`~diquis.jobs.threads.Threads`). So a thread never waits for a connection that a
+    coroutine holds while that coroutine waits for a thread (the deadlock of sharing
+    asyncio's small default executor with a bigger pool), and a caller that cannot get a
+    permit within ``wait_timeout`` seconds gets :class:`DatabaseBusyError` instead of
+    hanging. The pool opens connections as they are needed, up to ``pool_size +
+    max_overflow``, and keeps them.
     """
 
     def __init__(
@@ -290,7 +291,7 @@ class Catalog:
             else self.engine  # SQLite: a read is local, and BEGIN is ours (make_engine)
         )
         self.wait_timeout = wait_timeout
-        self._threads = CatalogThreads(self.capacity)
+        self._threads = Threads(self.capacity, "diquis-catalog")
         self._permits: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     def _semaphore(self) -> asyncio.Semaphore:
