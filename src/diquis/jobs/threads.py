@@ -4,8 +4,9 @@
 ``concurrent.futures.Future`` (a Condition), an idle-Semaphore probe and a chained
 asyncio future per call: a round trip of ~68 µs against ~29 here, warm, and ~270 µs
 against ~170 after 20 ms of quiet on a 2-core VM. A job server makes every storage call
-through these (:class:`~diquis.jobs.server.duty.Io`), the web app every catalog call. Here a
-call is a tuple on a queue and one ``call_soon_threadsafe`` back. As with an executor,
+through these (:class:`~diquis.jobs.server.duty.Io`); an application may use them for its
+own blocking calls (the reference app's catalog does). Here a call is a tuple on a queue
+and one ``call_soon_threadsafe`` back. As with an executor,
 cancelling the awaiting coroutine does not stop the function in its thread: it runs to
 the end and its outcome is dropped; and as with an executor, a process that exits lets
 the calls under way finish first.
@@ -64,7 +65,7 @@ def _stop_all() -> None:
 
 
 # as concurrent.futures does: before the interpreter joins its threads at exit, ask ours to
-# end once the calls under way are done (else a catalog never closed would block the exit)
+# end once the calls under way are done (else threads nobody shut down would block the exit)
 threading._register_atexit(_stop_all)  # type: ignore[attr-defined]
 
 
@@ -103,7 +104,7 @@ class Threads:
         return self._shared.threads
 
     def call(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """Run ``fn(*args)`` in a catalog thread; the future of its result on this loop."""
+        """Run ``fn(*args)`` in one of the threads; the future of its result on this loop."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         shared = self._shared
