@@ -4,11 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from diquis.jobs.server.duty import Io
 from diquis.jobs.threads import Threads
+
+
+class Blocked:
+    """A call held in its thread until :meth:`release`, whose caller was cancelled."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+        self.finished = threading.Event()
+
+    def __call__(self) -> None:
+        self.released.wait(10)
+        self.finished.set()
+
+    def release(self) -> None:
+        self.released.set()
+
+
+async def cancelled_mid_call(call: Callable[[Blocked], Awaitable[None]]) -> Blocked:
+    """Start ``call(blocked)``, cancel its caller while it runs; the call goes on."""
+    blocked = Blocked()
+    task = asyncio.ensure_future(call(blocked))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not blocked.finished.is_set()
+    return blocked
 
 
 async def test_a_call_runs_in_one_of_the_threads_and_returns_its_result() -> None:
@@ -42,23 +70,11 @@ async def test_an_error_reaches_the_caller_as_raised() -> None:
 
 async def test_a_cancelled_caller_leaves_the_call_to_finish_and_the_threads_usable() -> None:
     threads = Threads(1, "t")
-    release = threading.Event()
-    finished = threading.Event()
-
-    def slow() -> str:
-        release.wait(10)
-        finished.set()
-        return "done"
-
     try:
-        task = asyncio.ensure_future(threads.call(slow))
-        await asyncio.sleep(0.05)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        release.set()
+        blocked = await cancelled_mid_call(threads.call)
+        blocked.release()
         assert await threads.call(lambda: "next") == "next"
-        assert finished.is_set()
+        assert blocked.finished.is_set()
     finally:
         threads.shutdown()
 
@@ -108,25 +124,14 @@ async def test_threads_nobody_shut_down_end_when_collected() -> None:
 
 async def test_idle_waits_for_a_call_whose_caller_was_cancelled() -> None:
     threads = Threads(1, "t")
-    release = threading.Event()
-    finished = threading.Event()
-
-    def slow() -> None:
-        release.wait(10)
-        finished.set()
-
     try:
-        task = asyncio.ensure_future(threads.call(slow))
-        await asyncio.sleep(0.05)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        blocked = await cancelled_mid_call(threads.call)
         waiting = asyncio.ensure_future(threads.idle())
         await asyncio.sleep(0.05)
         assert not waiting.done()  # the call still runs in its thread
-        release.set()
+        blocked.release()
         await asyncio.wait_for(waiting, 5)
-        assert finished.is_set()
+        assert blocked.finished.is_set()
     finally:
         threads.shutdown()
 
@@ -135,21 +140,12 @@ async def test_a_servers_io_closes_after_the_calls_still_running() -> None:
     # a duty stopped mid-call cannot stop its thread: close() waits, so the storage's
     # connections are not closed under a statement still running on them
     io = Io(workers=2)
-    release = threading.Event()
-    finished = threading.Event()
-
-    def statement() -> None:
-        release.wait(10)
-        finished.set()
-
-    task = asyncio.ensure_future(io(statement))
-    await asyncio.sleep(0.05)
-    task.cancel()
+    blocked = await cancelled_mid_call(io)
     closing = asyncio.ensure_future(io.close())
     await asyncio.sleep(0.05)
     assert not closing.done()
-    release.set()
+    blocked.release()
     await asyncio.wait_for(closing, 5)
-    assert finished.is_set()
+    assert blocked.finished.is_set()
     with pytest.raises(RuntimeError, match="closed"):
         await io(lambda: None)
