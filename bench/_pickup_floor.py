@@ -24,13 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _peers import PostgresStore
 from _stats import percentile
 
 _TABLE = "CREATE TABLE floor_jobs (id bigserial PRIMARY KEY, t0 float8, state text NOT NULL)"
@@ -65,46 +66,48 @@ def listen(url: str, out: Path) -> None:
 
 def measure(admin_url: str, jobs: int, interval_ms: float) -> list[float]:
     """Pickup times (ms) of ``jobs`` rows ``interval_ms`` apart, on a database made for it."""
-    base = admin_url.rsplit("/", 1)[0]
-    name = f"bench_floor_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"{base}/{name}"
+    store = PostgresStore(admin_url, f"bench_floor_{os.getpid()}")
+    store.create()
     try:
         with tempfile.TemporaryDirectory(prefix="diquis-floor-") as tmp:
             out = Path(tmp) / "stamps.txt"
-            with psycopg.connect(url, autocommit=True) as conn:
+            with psycopg.connect(store.url, autocommit=True) as conn:
                 conn.execute(_TABLE)
                 conn.execute(_INDEX)
-                proc = subprocess.Popen(
-                    [sys.executable, __file__, "listen", url, str(out)],
-                    stdout=subprocess.PIPE, text=True,
-                )  # fmt: skip
-                try:
-                    assert proc.stdout is not None and proc.stdout.readline() == "listening\n"
-                    for _ in range(3):  # warm-up rows, not counted
-                        conn.execute(_ENQUEUE, (-1.0,))
-                    time.sleep(0.3)
-                    began = time.monotonic()
-                    for k in range(jobs):
-                        pause = began + k * interval_ms / 1000 - time.monotonic()
-                        if pause > 0:
-                            time.sleep(pause)
-                        conn.execute(_ENQUEUE, (time.time(),))
-                    deadline = time.monotonic() + 30
-                    while _count(out) < jobs + 3 and time.monotonic() < deadline:
-                        time.sleep(0.01)
-                finally:
-                    proc.terminate()
-                    proc.wait(10)
+                _probe(conn, store.url, out, jobs, interval_ms)
             stamps = [tuple(map(float, line.split())) for line in out.read_text().splitlines()]
-            lat = [(t1 - t0) * 1000 for t0, t1 in stamps if t0 >= 0]
-            if len(lat) < jobs:
-                raise TimeoutError(f"pickup floor: {len(lat)} of {jobs} rows claimed in 30 s")
-            return lat
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        store.destroy()
+    lat = [(t1 - t0) * 1000 for t0, t1 in stamps if t0 >= 0]
+    if len(lat) < jobs:
+        raise TimeoutError(f"pickup floor: {len(lat)} of {jobs} rows claimed in 30 s")
+    return lat
+
+
+def _probe(
+    conn: psycopg.Connection[Any], url: str, out: Path, jobs: int, interval_ms: float
+) -> None:
+    """Run the listener process while this connection enqueues the rows, paced."""
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "listen", url, str(out)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "listening\n"
+        for _ in range(3):  # warm-up rows, not counted
+            conn.execute(_ENQUEUE, (-1.0,))
+        time.sleep(0.3)
+        began = time.monotonic()
+        for k in range(jobs):
+            pause = began + k * interval_ms / 1000 - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            conn.execute(_ENQUEUE, (time.time(),))
+        deadline = time.monotonic() + 30
+        while _count(out) < jobs + 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def _count(path: Path) -> int:
@@ -113,22 +116,19 @@ def _count(path: Path) -> int:
 
 def report(admin_url: str, jobs: int, interval_ms: float, diquis_p50: float | None) -> str:
     """Measure and format the floor next to Diquis's PostgreSQL pickup p50 from the same run."""
-    lat = percentile_pair(measure(admin_url, jobs, interval_ms))
+    lat = measure(admin_url, jobs, interval_ms)
+    p50, p99 = percentile(lat, 50), percentile(lat, 99)
     line = (
         f"- raw psycopg, INSERT + NOTIFY → LISTEN → one UPDATE claim ({jobs} rows"
-        f" {interval_ms:g} ms apart): p50 {lat[0]:.2f} ms, p99 {lat[1]:.2f} ms"
+        f" {interval_ms:g} ms apart): p50 {p50:.2f} ms, p99 {p99:.2f} ms"
     )
     if diquis_p50 is not None:
         line += (
             f"\n- Diquis's pickup p50 {diquis_p50:.2f} ms = floor + "
-            f"{diquis_p50 - lat[0]:.2f} ms (target ≤ 2 ms; the floor leaves "
-            f"{max(0.0, 2.0 - lat[0]):.2f} ms for the engine)"
+            f"{diquis_p50 - p50:.2f} ms (target ≤ 2 ms; the floor leaves "
+            f"{max(0.0, 2.0 - p50):.2f} ms for the engine)"
         )
     return line
-
-
-def percentile_pair(values: list[float]) -> tuple[float, float]:
-    return percentile(values, 50), percentile(values, 99)
 
 
 def main(argv: list[str] | None = None) -> int:
