@@ -6,10 +6,10 @@ asyncio future per call: a round trip of ~68 µs against ~29 here, warm, and ~27
 against ~170 after 20 ms of quiet on a 2-core VM. A job server makes every storage call
 through these (:class:`~diquis.jobs.server.duty.Io`); an application may use them for its
 own blocking calls (the reference app's catalog does). Here a call is a tuple on a queue
-and one ``call_soon_threadsafe`` back. As with an executor,
-cancelling the awaiting coroutine does not stop the function in its thread: it runs to
-the end and its outcome is dropped; and as with an executor, a process that exits lets
-the calls under way finish first.
+and one ``call_soon_threadsafe`` back. As with an executor, cancelling the awaiting
+coroutine does not stop the function in its thread: it runs to the end and its outcome
+is dropped (:meth:`Threads.idle` waits for it); and as with an executor, a process that
+exits lets the calls under way finish first.
 """
 
 from __future__ import annotations
