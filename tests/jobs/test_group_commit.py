@@ -552,6 +552,42 @@ async def test_a_lone_caller_writes_its_own_job_without_a_task(
     assert committer._loops == {}
 
 
+def test_a_leader_yields_only_when_others_could_join() -> None:
+    """On asyncio's loop with nothing else ready, a lone caller writes at once: its call
+    completes without ever suspending (no loop turn). With another callback ready, the
+    leader yields, so coroutines that run in that turn join its batch."""
+    engine = JobEngine("memory://")
+    targets.register_all(engine)
+    sizes: list[int] = []
+
+    def write_now(jobs: Sequence[NewJob]) -> list[Result]:
+        sizes.append(len(jobs))
+        return [(len(sizes), True)] * len(jobs)
+
+    async def never(jobs: Sequence[NewJob]) -> list[Result]:
+        raise AssertionError("write_now always writes here")
+
+    committer = GroupCommitter(write_now, never, write_now, lambda jobs, results: None)
+
+    async def main() -> None:
+        call = committer.submit(new_job(engine, 0))
+        with pytest.raises(StopIteration) as done:
+            call.send(None)  # nothing else ready: no turn, the job is written at once
+        assert done.value.value == (1, True) and sizes == [1]
+        asyncio.get_running_loop().call_soon(lambda: None)  # something else is ready
+        first = asyncio.ensure_future(committer.submit(new_job(engine, 1)))
+        others = [asyncio.ensure_future(committer.submit(new_job(engine, i))) for i in (2, 3)]
+        assert await asyncio.gather(first, *others) == [(2, True)] * 3
+        assert sizes == [1, 3]  # the leader yielded once: the other two joined its batch
+
+    loop = asyncio.SelectorEventLoop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert committer._loops == {}
+
+
 @pytest.mark.parametrize("cancelled", [False, True], ids=["returns", "cancelled"])
 async def test_callers_that_come_while_a_lone_caller_writes_are_written_after_it(
     cancelled: bool, monkeypatch: pytest.MonkeyPatch
