@@ -253,13 +253,14 @@ class JobEngine:
 
     def _after_batch(self, jobs: Sequence[NewJob], results: Sequence[Result]) -> None:
         # once per commit: a new Enqueued job, or a continuation (its parent may be done)
-        if any(
-            not isinstance(r, BaseException)
-            and r[1]
-            and (job.state is State.ENQUEUED or job.parent_id is not None)
-            for job, r in zip(jobs, results, strict=True)
-        ):
-            self.poke()
+        for job, r in zip(jobs, results, strict=True):  # a loop: no generator per commit
+            if (
+                not isinstance(r, BaseException)
+                and r[1]
+                and (job.state is State.ENQUEUED or job.parent_id is not None)
+            ):
+                self.poke()
+                return
 
     async def _asubmit(self, job: NewJob) -> int:
         job_id, _ = await self._committer.submit(job)
