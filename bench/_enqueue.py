@@ -17,7 +17,10 @@ The rows above run in slices of consecutive calls, the rows taking turns. A seco
 measure puts the first three side by side per call: for each job a bare insert, an
 ``enqueue()`` and an ``aenqueue()`` in a shuffled order, each timed alone, so that all three
 see the same disk and the same moment of the machine (a VM's commit time drifts more
-between slices than these rows differ). It reports each one's mean time per call.
+between slices than these rows differ). It reports each one's mean time per call. On
+PostgreSQL the per-call measure also takes turns with the bare insert through psycopg's
+``AsyncConnection`` (same table, one autocommit round trip): what the driver's async API
+costs over its sync one, the floor under ``aenqueue()`` ÷ ``enqueue()`` there.
 
 Targets: ``enqueue()`` ≥ 85% of bare, sequential ``aenqueue()`` ≥ 95% of ``enqueue()``
 (as fast), 50 concurrent ``aenqueue()`` ≥ 10,000 jobs/s on PostgreSQL.
