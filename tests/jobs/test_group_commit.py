@@ -554,8 +554,8 @@ async def test_a_lone_caller_writes_its_own_job_without_a_task(
 
 def test_a_leader_yields_only_when_others_could_join() -> None:
     """On asyncio's loop with nothing else ready, a lone caller writes at once: its call
-    completes without ever suspending (no loop turn). With another callback ready, the
-    leader yields, so coroutines that run in that turn join its batch."""
+    completes without ever suspending (no loop turn). Callers started together see each
+    other ready: the first yields, and the others join its batch in that turn."""
     engine = JobEngine("memory://")
     targets.register_all(engine)
     sizes: list[int] = []
@@ -574,10 +574,8 @@ def test_a_leader_yields_only_when_others_could_join() -> None:
         with pytest.raises(StopIteration) as done:
             call.send(None)  # nothing else ready: no turn, the job is written at once
         assert done.value.value == (1, True) and sizes == [1]
-        asyncio.get_running_loop().call_soon(lambda: None)  # something else is ready
-        first = asyncio.ensure_future(committer.submit(new_job(engine, 1)))
-        others = [asyncio.ensure_future(committer.submit(new_job(engine, i))) for i in (2, 3)]
-        assert await asyncio.gather(first, *others) == [(2, True)] * 3
+        together = [asyncio.ensure_future(committer.submit(new_job(engine, i))) for i in (1, 2, 3)]
+        assert await asyncio.gather(*together) == [(2, True)] * 3
         assert sizes == [1, 3]  # the leader yielded once: the other two joined its batch
 
     loop = asyncio.SelectorEventLoop()
