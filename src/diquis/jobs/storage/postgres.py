@@ -789,6 +789,10 @@ class PostgresStorage(SqlStorage):
             )
         return ids
 
+    def reading(self) -> Any:
+        """In autocommit: one round trip a statement, no BEGIN and COMMIT around them."""
+        return self.connector.autocommit()
+
     def claim_queue(
         self, conn: Any, server_id: str, queue: str, limit: int, now: float
     ) -> list[ClaimedJob]:

@@ -1025,6 +1025,19 @@ class SqlStorage(Storage):
 
     # -- housekeeping -----------------------------------------------------------------
 
+    def reading(self) -> Any:
+        """A connection for a few reads that need no transaction of their own."""
+        return self.connector.transaction(write=False)
+
+    def stager_due(self, now: float) -> tuple[bool, float | None, float | None]:
+        """One read: an idle stager writes nothing (no write transaction, no lock)."""
+        with self.reading() as conn:
+            next_due, next_recurring, settled = self.execute(conn, q.STAGER_DUE).fetchone()
+        next_due = None if next_due is None else float(next_due)
+        next_recurring = None if next_recurring is None else float(next_recurring)
+        due = bool(settled) or any(t is not None and t <= now for t in (next_due, next_recurring))
+        return due, next_due, next_recurring
+
     def enqueue_due(self, now: float, limit: int = 1000) -> tuple[int, float | None]:
         with self.transaction() as conn:
             ids = [

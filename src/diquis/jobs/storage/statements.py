@@ -247,3 +247,9 @@ FIRED_RECURRING = (
     " last_job_id = ?, error = ? WHERE id = ?"
 )
 NEXT_RECURRING = "SELECT min(next_run_at) FROM diquis_recurring"
+# the stager's look before it writes: one read answers whether anything is due (of the
+# settled continuations, those that would move: after a Failed parent only on="any" does)
+STAGER_DUE = (
+    f"SELECT ({NEXT_DUE}), ({NEXT_RECURRING}), EXISTS ({SETTLED_CONTINUATIONS}"
+    f" AND (p.state <> '{State.FAILED.value}' OR c.continuation_on = 'any'))"
+)

@@ -230,6 +230,13 @@ class Storage(abc.ABC):
     def enqueue_due(self, now: float, limit: int = 1000) -> tuple[int, float | None]:
         """Enqueue Scheduled jobs whose time has come; (how many, next due time)."""
 
+    def stager_due(self, now: float) -> tuple[bool, float | None, float | None]:
+        """What the stager reads before it writes anything: (whether anything is due now —
+        a Scheduled job, a recurring job, or an Awaiting job whose parent has finished —,
+        the next scheduled time, the next recurring time). A store that cannot tell
+        cheaply answers (True, None, None): stage every time."""
+        return True, None, None
+
     @abc.abstractmethod
     def rescue(self, now: float, server_timeout: float) -> list[int]:
         """Forget servers silent for ``server_timeout`` and requeue their jobs; job ids."""
