@@ -2,8 +2,9 @@
 
 * idle CPU — start ``diquis serve`` (the reference app with its in-process worker, as
   ``make demo`` runs it) or ``diquis worker`` on a fresh store, let it settle
-  (``--warmup`` s), then read its CPU time (user + system, every thread, from
-  ``/proc/PID/stat``) over ``--seconds`` s: the percentage of one core it used doing
+  (``--warmup`` s), then read its CPU time (every thread's, in ns, from
+  ``/proc/PID/task/*/schedstat``; ``/proc/PID/stat`` counts whole 10 ms ticks, 0.05%
+  steps over 20 s) over ``--seconds`` s: the percentage of one core it used doing
   nothing;
 * pickup after idle — with one idle worker process, a client process enqueues a job
   every ``--gap`` s (and one after ``--long-gap`` s); each job writes ``time.time()``
@@ -36,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _enqueue import _bare_postgres, _bare_sqlite
 from _peers import BENCH_DIR, Backend, PostgresStore, make_backends
-from _procs import cpu_seconds, free_port
+from _procs import cpu_seconds_precise, free_port
 
 IDLE_CPU_TARGET = 0.5  # % of one core
 AFTER_IDLE_MAX_TARGET = 10.0  # ms
@@ -93,9 +94,9 @@ def measure_cpu(
         time.sleep(warmup)
         if proc.poll() is not None:
             raise RuntimeError(f"exited with {proc.returncode}: {logfile.read_text()[-2000:]}")
-        c0, t0 = cpu_seconds(proc.pid), time.monotonic()
+        c0, t0 = cpu_seconds_precise(proc.pid), time.monotonic()
         time.sleep(seconds)
-        c1, t1 = cpu_seconds(proc.pid), time.monotonic()
+        c1, t1 = cpu_seconds_precise(proc.pid), time.monotonic()
         if proc.poll() is not None:
             raise RuntimeError(f"exited with {proc.returncode}: {logfile.read_text()[-2000:]}")
     finally:
