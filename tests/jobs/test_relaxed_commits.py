@@ -228,6 +228,37 @@ def test_postgres_queue_limit_takes_the_transaction_on_one_queue(
     assert settings == ["on"]  # a limited claim commits durably
 
 
+def test_postgres_idle_claim_round_reads_no_queue_limits_of_its_own(
+    pg_engine: JobEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim statement looks for its queue's limit itself: with the limits' cache
+    stale (as after every idle second), an empty poll is still one statement."""
+    storage: Any = pg_engine.storage
+    storage._queue_limits = None  # stale
+    reads: list[object] = []
+    monkeypatch.setattr(storage, "queue_limits", lambda conn=None: reads.append(conn) or {})
+    assert storage.finish_and_claim(SERVER, [], ["default"], 4, pg_engine.now()) == (0, [])
+    assert reads == []
+
+
+def test_postgres_queue_limit_set_elsewhere_holds_at_once(
+    pg_engine: JobEngine, postgres_url: str
+) -> None:
+    """A limit another process sets a moment after this one read the limits (its cache is
+    fresh and empty) holds for this process's next claim-only round all the same."""
+    storage: Any = pg_engine.storage
+    assert storage.queue_limits() == {}  # read now: cached for a second
+    other = JobEngine(postgres_url)
+    try:
+        other.queue_limit("default", 1)
+    finally:
+        other.close()
+    first = pg_engine.enqueue(work, 1)
+    pg_engine.enqueue(work, 2)
+    _, claimed = storage.finish_and_claim(SERVER, [], ["default"], 4, pg_engine.now())
+    assert [j.id for j in claimed] == [first]
+
+
 def test_postgres_round_with_outcomes_commits_durably(
     pg_engine: JobEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

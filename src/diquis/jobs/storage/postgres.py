@@ -242,13 +242,16 @@ h AS (
 SELECT * FROM u ORDER BY id
 """
 
-# claim_plain in one statement: claim nothing when gated jobs wait in the queue (they go
-# the careful path), and say so with one extra row whose id is NULL
+# claim_plain in one statement: claim nothing when gated jobs wait in the queue or the
+# queue has a limit (both go the careful path), and say so with one extra row whose id is
+# NULL; the limit is read in the statement itself, so an idle poll needs no second one
 _CLAIM_PLAIN = (
     _CLAIM.replace(
         "WITH c AS (",
         f"""WITH g AS (
-    SELECT 1 FROM diquis_jobs WHERE {CLAIM.sql_match()} AND gated = 1 AND queue = %(queue)s
+    (SELECT 1 FROM diquis_jobs WHERE {CLAIM.sql_match()} AND gated = 1 AND queue = %(queue)s
+    LIMIT 1)
+    UNION ALL (SELECT 1 FROM diquis_queue_limits WHERE queue = %(queue)s)
     LIMIT 1
 ),
 c AS (""",
@@ -814,20 +817,19 @@ class PostgresStorage(SqlStorage):
     ) -> tuple[int, list[ClaimedJob]]:
         """A claim-only round on one queue (an idle server's pickup) is one autocommit
         statement: no BEGIN and COMMIT round trips (~1.0 -> ~0.5 ms of a pickup here,
-        traced). It relaxes its own commit (``set_config(..., true)`` holds for the
-        statement's implicit transaction). Gated jobs waiting, a queue limit, outcomes to
-        write or several queues take the transaction (so mutexes and limits stay exact)."""
+        traced), and no read of the queue limits (the statement looks for its queue's). It
+        relaxes its own commit (``set_config(..., true)`` holds for the statement's
+        implicit transaction). Gated jobs waiting, a queue limit, outcomes to write or
+        several queues take the transaction (so mutexes and limits stay exact)."""
         if not outcomes and limit > 0 and len(queues) == 1 and queues[0] not in careful:
             with self.connector.relaxed_commits(), self.connector.autocommit() as conn:
-                claimed = (
-                    None
-                    if queues[0] in self.queue_limits(conn)
-                    else self.claim_plain(conn, server_id, queues[0], limit, now)
-                )
+                claimed = self.claim_plain(conn, server_id, queues[0], limit, now)
             if claimed is not None:
                 return 0, claimed
             # gated jobs (or a queue limit) there: the round's transaction goes straight to
-            # the careful path, without running the plain claim again to learn it twice
+            # the careful path, without running the plain claim again to learn it twice,
+            # and reads the limits afresh (the statement may have seen one set just now)
+            self._queue_limits = None
             careful = (*careful, queues[0])
         return super().finish_and_claim(
             server_id, outcomes, queues, limit, now, gated_limit, careful=careful
