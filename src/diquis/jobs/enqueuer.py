@@ -101,15 +101,15 @@ class GroupCommitter:
             alone = state.idle and not _others_ready(loop)
             if alone:
                 state.writing += 1
+            else:
+                future: asyncio.Future[tuple[int, bool]] = loop.create_future()
+                state.queue.append((job, future))
+                # a batch starts now if a writer is free and nobody gathers one already;
+                # otherwise the next writer to finish takes the queue
+                leader = not state.gathering and state.writing < state.writers
+                state.gathering = state.gathering or leader
         if alone:
             return await self._write_alone(loop, state, job, try_now=True)
-        future: asyncio.Future[tuple[int, bool]] = loop.create_future()
-        with self._lock:
-            state.queue.append((job, future))
-            # a batch starts now if a writer is free and nobody gathers one already;
-            # otherwise the next writer to finish takes the queue
-            leader = not state.gathering and state.writing < state.writers
-            state.gathering = state.gathering or leader
         if leader:  # the first caller of this batch has it written
             try:
                 await asyncio.sleep(0)  # one turn of the loop: who is ready now joins
